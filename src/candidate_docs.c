@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ *
+ * candidate_docs.c
+ *		  Module entry points: the FDW handler, settings and libcurl start-up.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "candidate_docs.h"
+
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(candidate_docs_fdw_handler);
+
+extern int	cd_rescan_cache_kb;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialize libcurl")));
+
+	DefineCustomIntVariable("candidate_docs.rescan_cache_size",
+							"Memory a rescanned scan may use to keep listings it already read.",
+							"Inner side of a nested loop: an outer candidate id seen before is "
+							"answered from memory. 0 turns the cache off.",
+							&cd_rescan_cache_kb,
+							8192, 0, INT_MAX / 1024,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("candidate_docs");
+#else
+	EmitWarningsOnPlaceholders("candidate_docs");
+#endif
+}
+
+/*
+ * The FDW handler: the callbacks of SELECT, INSERT and IMPORT.
+ */
+Datum
+candidate_docs_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = cdGetForeignRelSize;
+	routine->GetForeignPaths = cdGetForeignPaths;
+	routine->GetForeignPlan = cdGetForeignPlan;
+	routine->BeginForeignScan = cdBeginForeignScan;
+	routine->IterateForeignScan = cdIterateForeignScan;
+	routine->ReScanForeignScan = cdReScanForeignScan;
+	routine->EndForeignScan = cdEndForeignScan;
+	routine->ExplainForeignScan = cdExplainForeignScan;
+
+	routine->IsForeignRelUpdatable = cdIsForeignRelUpdatable;
+	routine->PlanForeignModify = cdPlanForeignModify;
+	routine->BeginForeignModify = cdBeginForeignModify;
+	routine->ExecForeignInsert = cdExecForeignInsert;
+	routine->EndForeignModify = cdEndForeignModify;
+	routine->BeginForeignInsert = cdBeginForeignInsert;
+	routine->EndForeignInsert = cdEndForeignModify;
+	routine->ExplainForeignModify = cdExplainForeignModify;
+
+	routine->ImportForeignSchema = cdImportForeignSchema;
+
+	PG_RETURN_POINTER(routine);
+}

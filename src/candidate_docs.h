@@ -1,0 +1,425 @@
+/*-------------------------------------------------------------------------
+ *
+ * candidate_docs.h
+ *		  Private declarations of the candidate_docs foreign data wrapper.
+ *
+ * Externs are grouped by the file that defines them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CANDIDATE_DOCS_H
+#define CANDIDATE_DOCS_H
+
+#include "postgres.h"
+
+/*
+ * jansson and utils/fmgrprotos.h both declare json_object(); the wrapper
+ * calls no SQL-callable function by its C name, so leave those prototypes
+ * out wherever utils/builtins.h is included.
+ */
+#define FMGRPROTOS_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "access/tupdesc.h"
+#include "commands/explain.h"
+#include "fmgr.h"
+#include "foreign/fdwapi.h"
+#include "lib/ilist.h"
+#include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/timestamp.h"
+
+#define CD_USER_AGENT "candidate_docs/1.0 (PostgreSQL foreign data wrapper)"
+
+/* Upper bound of one API response body (JSON); downloads use max_download_bytes. */
+#define CD_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
+
+/* ----------------------------------------------------------------
+ * api.c: each remote API described as data
+ * ----------------------------------------------------------------
+ */
+typedef enum CdAuthStyle
+{
+	CD_AUTH_BASIC_KEY_AS_USER,	/* HTTP Basic, key as user name, empty password */
+	CD_AUTH_BEARER				/* Authorization: Bearer <key> */
+} CdAuthStyle;
+
+typedef enum CdPaging
+{
+	CD_PAGING_NEXT_HREF,		/* absolute next-page URL in the envelope */
+	CD_PAGING_CURSOR			/* opaque cursor passed back as a query param */
+} CdPaging;
+
+typedef enum CdFilterKind
+{
+	CD_FILTER_QUERY_LIST,		/* all values in one request: ?types[]=a&types[]=b */
+	CD_FILTER_HEADER			/* one request per value, sent as a header */
+} CdFilterKind;
+
+/* A condition on a column that the API evaluates itself. */
+typedef struct CdFilter
+{
+	const char *field;			/* the API field (column) it constrains */
+	CdFilterKind kind;
+	const char *param;			/* query parameter or header name */
+	const char *default_option; /* option that supplies a value, or NULL */
+	bool		required;		/* a request cannot be made without a value */
+	bool		echoed;			/* column reads the value used, not the object */
+} CdFilter;
+
+typedef struct CdColumnDef
+{
+	const char *name;
+	const char *type;
+} CdColumnDef;
+
+#define CD_MAX_FILTERS 2
+#define CD_MAX_COLUMNS 16
+
+typedef struct CdApi
+{
+	const char *name;			/* value of the server option "api" */
+	const char *default_base_url;
+	const char *resource;		/* foreign table it serves */
+	const char *object_noun;	/* "document", for messages */
+	CdAuthStyle auth;
+	const char *list_path;		/* path template under base_url, {candidate_id} */
+	const char *upload_path;	/* multipart POST path template, or NULL */
+	const char *story_path;		/* candidate story POST path, or NULL */
+	CdPaging paging;
+	const char *page_size_param;	/* per_page, or NULL */
+	const char *cursor_param;	/* cursor, or NULL */
+	const char *results_path[3];	/* where the rows are, NULL-terminated */
+	const char *next_path[3];	/* next_href / data.next */
+	const char *warnings_path[2];	/* warnings array to log, or {NULL} */
+	const char *content_url_field;	/* URL of the file's bytes */
+	const char *rate_reset_header;	/* header telling when a limit resets */
+	bool		rate_reset_is_time; /* ISO timestamp (else seconds) */
+	const char *concurrency_error_code; /* error code asking for less fan-out */
+	void		(*error_detail) (json_t *body, StringInfo detail);
+	CdFilter	filters[CD_MAX_FILTERS];
+	int			nfilters;
+	CdColumnDef columns[CD_MAX_COLUMNS];
+	int			ncolumns;
+} CdApi;
+
+extern const CdApi *cd_api_by_name(const char *name);
+extern const CdApi *cd_api_by_resource(const char *resource);
+extern const char *cd_api_names(void);
+extern const CdApi *const cd_apis[];
+extern json_t *cd_json_path(json_t *root, const char *const *path);
+
+/* ----------------------------------------------------------------
+ * option.c: option rules and the options in force for a scan
+ * ----------------------------------------------------------------
+ */
+typedef struct CdServer
+{
+	Oid			serverid;
+	Oid			userid;
+	Oid			umid;			/* user mapping, keys the connection cache */
+	char	   *server_name;
+	const CdApi *api;
+	char	   *base_url;		/* without trailing slash */
+	char	   *origin;			/* scheme://host:port of base_url */
+	char	   *api_key;		/* never printed */
+	char	   *integration_id; /* user mapping's, else server's, or NULL */
+	int			timeout_ms;
+	int			max_retries;
+	int			max_concurrency;
+	int			page_size;
+	int64		max_download_bytes;
+} CdServer;
+
+extern CdServer *cd_server_for_table(Oid foreigntableid, Oid userid);
+extern CdServer *cd_server_by_name(const char *servername, Oid userid);
+extern const CdApi *cd_server_api(Oid serverid);
+extern const CdApi *cd_table_api(Oid foreigntableid);
+extern char *cd_column_field(Oid relid, AttrNumber attnum);
+
+/* ----------------------------------------------------------------
+ * url.c: URLs, origins and header values
+ * ----------------------------------------------------------------
+ */
+extern char *cd_url_origin(const char *url);
+extern bool cd_url_is_loopback(const char *url);
+extern const char *cd_url_check_base(const char *url);
+extern char *cd_url_escape(const char *s);
+extern char *cd_url_expand(const char *base_url, const char *path_template,
+						   const char *id);
+extern char *cd_url_resolve(const char *base, const char *ref);
+extern char *cd_url_redact(const char *url);
+extern void cd_check_header_value(const char *name, const char *value);
+
+/* ----------------------------------------------------------------
+ * connection.c: a curl multi handle per user mapping, kept for reuse
+ * ----------------------------------------------------------------
+ */
+typedef struct CdConn
+{
+	Oid			umid;			/* hash key */
+	CURLM	   *multi;			/* owns the keep-alive connections */
+	CURL	   *idle[64];		/* easy handles ready for reuse */
+	int			nidle;
+	int			nactive;		/* easy handles currently lent out */
+	bool		invalidated;	/* options changed: rebuild when idle */
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+} CdConn;
+
+extern CdConn *cd_get_connection(const CdServer *srv);
+extern CURL *cd_conn_take_easy(CdConn *conn);
+extern void cd_conn_return_easy(CdConn *conn, CURL *easy, bool reusable);
+
+/* ----------------------------------------------------------------
+ * http.c: requests, retries and the interruptible wait
+ * ----------------------------------------------------------------
+ */
+typedef enum CdReqState
+{
+	CD_REQ_QUEUED,				/* waiting for a slot or its back-off time */
+	CD_REQ_RUNNING,
+	CD_REQ_DONE,				/* finished: status or curl_code says how */
+	CD_REQ_TAKEN				/* handed back to the caller */
+} CdReqState;
+
+typedef struct CdRequest
+{
+	/* what to send: set by the caller, owned by the caller's context */
+	const char *method;
+	char	   *url;
+	bool		credentials;	/* send the API key (same origin only) */
+	bool		follow_redirects;	/* downloads may be redirected */
+	const char *integration_id; /* X-Integration-Id, or NULL */
+	const char *content_type;	/* of body, or NULL */
+	const char *body;			/* request body, or NULL */
+	size_t		body_len;
+	curl_mime  *(*build_mime) (CURL *easy, void *arg);	/* multipart, or NULL */
+	void	   *mime_arg;
+	char	   *idempotency_key;	/* sent on every attempt, or NULL */
+	size_t		max_bytes;		/* response size cap */
+	void	   *owner;			/* caller's bookkeeping */
+
+	/* state, owned by http.c */
+	CdReqState	state;
+	int			attempts;
+	TimestampTz not_before;
+	CURL	   *easy;
+	struct curl_slist *headers;
+	curl_mime  *mime;
+	char	   *resp;			/* malloc'd, NUL-terminated */
+	size_t		resp_len;
+	size_t		resp_cap;
+	bool		too_large;
+	long		status;
+	CURLcode	curl_code;
+	char		errbuf[CURL_ERROR_SIZE];
+	double		retry_after_s;	/* server-requested wait, < 0 if none */
+	char	   *resp_content_type;	/* malloc'd */
+	struct CdTransfer *xfer;	/* the transfer it belongs to */
+	struct CdRequest *next;		/* in the transfer's list */
+} CdRequest;
+
+typedef struct CdStats
+{
+	int64		requests;
+	int64		retries;
+	int64		pages;
+	int64		bytes;
+} CdStats;
+
+typedef struct CdTransfer
+{
+	const CdServer *srv;
+	CdConn	   *conn;
+	CdRequest  *reqs;			/* every request not yet handed back */
+	int			running;
+	int			concurrency;	/* may drop below max_concurrency */
+	CdStats		stats;
+	MemoryContextCallback cleanup;
+} CdTransfer;
+
+extern CdTransfer *cd_transfer_create(const CdServer *srv, MemoryContext cxt);
+extern CdRequest *cd_request_new(const char *method, char *url, bool credentials);
+extern void cd_transfer_add(CdTransfer *xfer, CdRequest *req);
+extern CdRequest *cd_transfer_next(CdTransfer *xfer, bool wait);
+extern void cd_transfer_poll(CdTransfer *xfer);
+extern void cd_transfer_release(CdTransfer *xfer, CdRequest *req);
+extern bool cd_request_ok(const CdRequest *req);
+extern void cd_request_error(const CdTransfer *xfer, const CdRequest *req,
+							 const char *what) pg_attribute_noreturn();
+extern json_t *cd_request_json(const CdTransfer *xfer, const CdRequest *req,
+							   const char *what);
+extern CdRequest *cd_http_perform(CdTransfer *xfer, CdRequest *req);
+extern char *cd_new_idempotency_key(void);
+
+/* ----------------------------------------------------------------
+ * json_row.c: API objects to tuples
+ * ----------------------------------------------------------------
+ */
+typedef enum CdColKind
+{
+	CD_COL_FIELD,				/* the object's field of that name */
+	CD_COL_CANDIDATE,			/* the id the request was made for */
+	CD_COL_ECHO,				/* the value of a header filter used */
+	CD_COL_ATTRS,				/* the whole object as jsonb */
+	CD_COL_CONTENT,				/* the file's bytes */
+	CD_COL_SKIP					/* dropped, or not needed by the query */
+} CdColKind;
+
+typedef struct CdColumn
+{
+	CdColKind	kind;
+	char	   *field;
+	Oid			typid;
+	bool		is_json;		/* json/jsonb: scalars encoded as JSON */
+	FmgrInfo	infunc;
+	Oid			typioparam;
+	int32		typmod;
+} CdColumn;
+
+typedef struct CdRowMap
+{
+	TupleDesc	tupdesc;
+	Oid			relid;
+	int			natts;
+	CdColumn   *cols;
+	const CdApi *api;
+} CdRowMap;
+
+/* What the converter needs to know about the object's origin. */
+typedef struct CdRowSource
+{
+	const char *candidate_id;
+	const char *echo_value;
+	bytea	   *content;		/* already downloaded, or NULL */
+} CdRowSource;
+
+extern CdRowMap *cd_rowmap_create(Relation rel, const CdApi *api,
+								  Bitmapset *needed);
+extern void cd_row_from_json(CdRowMap *map, json_t *obj,
+							 const CdRowSource *src,
+							 Datum *values, bool *nulls);
+extern bool cd_rowmap_uses(const CdRowMap *map, CdColKind kind);
+extern const char *cd_json_object_id(json_t *obj);
+
+/* ----------------------------------------------------------------
+ * planner.c: paths and plans
+ * ----------------------------------------------------------------
+ */
+extern void cdGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								Oid foreigntableid);
+extern void cdGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+							  Oid foreigntableid);
+extern ForeignScan *cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+									 Oid foreigntableid, ForeignPath *best_path,
+									 List *tlist, List *scan_clauses,
+									 Plan *outer_plan);
+
+/* fdw_private of a ForeignScan, by position */
+enum CdPlanPrivate
+{
+	CD_PRIV_KEY_IS_LIST,		/* Boolean: candidate expression is an array */
+	CD_PRIV_FILTERS,			/* List of Integer: API filter index per expr */
+	CD_PRIV_FILTER_IS_LIST,		/* List of Boolean */
+	CD_PRIV_NEEDED,				/* List of Integer: attnums the query reads */
+	CD_PRIV_EXPLAIN_KEY,		/* String: candidate ids, for EXPLAIN */
+	CD_PRIV_EXPLAIN_FILTERS		/* List of String: pushed filters, for EXPLAIN */
+};
+
+/* ----------------------------------------------------------------
+ * fetch.c: listing pages of many candidates concurrently
+ * ----------------------------------------------------------------
+ */
+typedef struct CdFetch CdFetch;
+
+/* One listing request: a candidate and the filter values sent with it. */
+typedef struct CdListing
+{
+	char	   *candidate_id;
+	char	   *header_value;	/* value of a header filter, or NULL */
+	List	   *query_values;	/* values of a query-list filter, or NIL */
+} CdListing;
+
+/* A page ready for the executor. */
+typedef struct CdPage
+{
+	dlist_node	node;			/* in the fetch's list of live pages */
+	struct CdStream *stream;
+	CdListing  *listing;
+	json_t	   *root;			/* owned; freed by cd_fetch_release */
+	json_t	   *rows;			/* borrowed from root */
+	size_t		nrows;
+	size_t		next;
+} CdPage;
+
+extern CdFetch *cd_fetch_create(const CdServer *srv, const CdApi *api,
+								MemoryContext cxt);
+extern void cd_fetch_start(CdFetch *fetch, List *listings);
+extern CdPage *cd_fetch_next_page(CdFetch *fetch);
+extern void cd_fetch_release(CdFetch *fetch, CdPage *page);
+extern void cd_fetch_row_consumed(CdFetch *fetch, CdPage *page);
+extern List *cd_fetch_skipped(CdFetch *fetch);
+extern CdStats *cd_fetch_stats(CdFetch *fetch);
+extern CdTransfer *cd_fetch_transfer(CdFetch *fetch);
+
+/* ----------------------------------------------------------------
+ * scan.c: the executor side of SELECT
+ * ----------------------------------------------------------------
+ */
+extern void cdBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *cdIterateForeignScan(ForeignScanState *node);
+extern void cdReScanForeignScan(ForeignScanState *node);
+extern void cdEndForeignScan(ForeignScanState *node);
+extern void cdExplainForeignScan(ForeignScanState *node, ExplainState *es);
+
+/* ----------------------------------------------------------------
+ * content.c: downloading a document's bytes
+ * ----------------------------------------------------------------
+ */
+extern bytea *cd_download(CdTransfer *xfer, const char *url, const char *what);
+
+/* ----------------------------------------------------------------
+ * modify.c: INSERT uploads a document
+ * ----------------------------------------------------------------
+ */
+extern int	cdIsForeignRelUpdatable(Relation rel);
+extern List *cdPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+								 Index resultRelation, int subplan_index);
+extern void cdBeginForeignModify(ModifyTableState *mtstate,
+								 ResultRelInfo *rinfo, List *fdw_private,
+								 int subplan_index, int eflags);
+extern TupleTableSlot *cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+										   TupleTableSlot *slot,
+										   TupleTableSlot *planSlot);
+extern void cdEndForeignModify(EState *estate, ResultRelInfo *rinfo);
+extern void cdBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo);
+extern void cdExplainForeignModify(ModifyTableState *mtstate,
+								   ResultRelInfo *rinfo, List *fdw_private,
+								   int subplan_index, ExplainState *es);
+
+/* ----------------------------------------------------------------
+ * mime.c: content types of uploads
+ * ----------------------------------------------------------------
+ */
+extern const char *cd_sniff_content_type(const char *data, size_t len);
+extern bool cd_content_type_allowed(const char *content_type);
+extern const char *cd_allowed_content_types(void);
+
+/* ----------------------------------------------------------------
+ * import.c: IMPORT FOREIGN SCHEMA
+ * ----------------------------------------------------------------
+ */
+extern List *cdImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+
+/* ----------------------------------------------------------------
+ * story.c: create_candidate_story()
+ * ----------------------------------------------------------------
+ */
+extern json_t *cd_story_validate(json_t *story);
+extern json_t *cd_parse_json_arg(const char *text, size_t len, const char *argname);
+
+#endif							/* CANDIDATE_DOCS_H */

@@ -1,0 +1,147 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *		  One curl multi handle per user mapping, kept across scans.
+ *
+ * The multi handle owns the keep-alive connections and the DNS cache, so
+ * every scan and write of the same server and user reuses warm sockets.
+ * Like postgres_fdw's connection cache, an entry is dropped when its
+ * server or user mapping changes; here it is rebuilt the next time it is
+ * asked for while no transfer uses it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "candidate_docs.h"
+
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+static HTAB *ConnectionHash = NULL;
+
+static void conn_invalidate_callback(Datum arg, int cacheid, uint32 hashvalue);
+
+/*
+ * Release the curl objects of an entry; the entry itself stays in the hash.
+ */
+static void
+conn_close(CdConn *conn)
+{
+	while (conn->nidle > 0)
+		curl_easy_cleanup(conn->idle[--conn->nidle]);
+	if (conn->multi)
+		curl_multi_cleanup(conn->multi);
+	conn->multi = NULL;
+}
+
+static void
+conn_open(CdConn *conn, const CdServer *srv)
+{
+	conn->multi = curl_multi_init();
+	if (conn->multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create an HTTP client for server \"%s\"",
+						srv->server_name)));
+	curl_multi_setopt(conn->multi, CURLMOPT_MAXCONNECTS, 64L);
+	conn->nidle = 0;
+	conn->nactive = 0;
+	conn->invalidated = false;
+	conn->server_hashvalue =
+		GetSysCacheHashValue1(FOREIGNSERVEROID, ObjectIdGetDatum(srv->serverid));
+	conn->mapping_hashvalue =
+		GetSysCacheHashValue1(USERMAPPINGOID, ObjectIdGetDatum(srv->umid));
+}
+
+/*
+ * Get the connection entry for srv's user mapping, creating or rebuilding
+ * it as needed.  The entry lives for the backend's life.
+ */
+CdConn *
+cd_get_connection(const CdServer *srv)
+{
+	CdConn	   *conn;
+	bool		found;
+
+	if (ConnectionHash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CdConn);
+		ctl.hcxt = CacheMemoryContext;
+		ConnectionHash = hash_create("candidate_docs connections", 8, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID,
+									  conn_invalidate_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID,
+									  conn_invalidate_callback, (Datum) 0);
+	}
+
+	conn = hash_search(ConnectionHash, &srv->umid, HASH_ENTER, &found);
+	if (!found)
+		conn->multi = NULL;
+	if (conn->multi && conn->invalidated && conn->nactive == 0)
+		conn_close(conn);
+	if (conn->multi == NULL)
+		conn_open(conn, srv);
+	return conn;
+}
+
+/*
+ * Lend an easy handle; the caller gives it back with cd_conn_return_easy.
+ */
+CURL *
+cd_conn_take_easy(CdConn *conn)
+{
+	CURL	   *easy;
+
+	easy = conn->nidle > 0 ? conn->idle[--conn->nidle] : curl_easy_init();
+	if (easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create an HTTP request handle")));
+	conn->nactive++;
+	return easy;
+}
+
+/*
+ * Take back a lent handle.  A handle whose transfer was cut short is not
+ * kept: its state is of no use to the next request.
+ */
+void
+cd_conn_return_easy(CdConn *conn, CURL *easy, bool reusable)
+{
+	conn->nactive--;
+	if (reusable && conn->nidle < (int) lengthof(conn->idle) &&
+		!conn->invalidated)
+	{
+		curl_easy_reset(easy);
+		conn->idle[conn->nidle++] = easy;
+	}
+	else
+		curl_easy_cleanup(easy);
+}
+
+/*
+ * Server or user mapping changed: mark the affected entries so that they
+ * are rebuilt (closing their connections) when next used.
+ */
+static void
+conn_invalidate_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	CdConn	   *conn;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((conn = hash_seq_search(&scan)) != NULL)
+	{
+		if (conn->multi == NULL)
+			continue;
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID && conn->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID && conn->mapping_hashvalue == hashvalue))
+			conn->invalidated = true;
+	}
+}

@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * content.c
+ *		  Downloading a document's bytes for the content column.
+ *
+ * The URL comes from the API object (download_uri, data_url).  The API
+ * key goes along only when its scheme, host and port are base_url's; the
+ * transport enforces that.  The body is capped at max_download_bytes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "candidate_docs.h"
+
+/*
+ * GET url and return its body as a palloc'd bytea; what is the primary
+ * message of the error if it fails.
+ */
+bytea *
+cd_download(CdTransfer *xfer, const char *url, const char *what)
+{
+	CdRequest  *req = cd_request_new("GET", pstrdup(url), true);
+	bytea	   *result;
+
+	req->max_bytes = (size_t) xfer->srv->max_download_bytes;
+	req->follow_redirects = true;
+	cd_http_perform(xfer, req);
+	if (!cd_request_ok(req))
+		cd_request_error(xfer, req, what);
+	result = palloc(VARHDRSZ + req->resp_len);
+	SET_VARSIZE(result, VARHDRSZ + req->resp_len);
+	if (req->resp_len > 0)
+		memcpy(VARDATA(result), req->resp, req->resp_len);
+	cd_transfer_release(xfer, req);
+	return result;
+}

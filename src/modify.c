@@ -1,0 +1,350 @@
+/*-------------------------------------------------------------------------
+ *
+ * modify.c
+ *		  INSERT into candidate_documents uploads a document.
+ *
+ * Each row is one multipart POST (fields "type" and "file") with its own
+ * Idempotency-Key, kept across retries, so a retried upload is created
+ * once.  Everything is checked before a request is sent: the required
+ * columns, and the content type (given, or detected from the bytes).
+ * RETURNING gives the fields of the document the API created.  UPDATE,
+ * DELETE, and INSERT into a table whose API takes no uploads, are refused
+ * at plan time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "candidate_docs.h"
+
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* The columns an upload reads, by API field. */
+enum UploadField
+{
+	UP_CANDIDATE,
+	UP_TYPE,
+	UP_FILENAME,
+	UP_CONTENT,
+	UP_CONTENT_TYPE,
+	UP_NFIELDS
+};
+
+static const char *const upload_fields[UP_NFIELDS] = {
+	"candidate_id", "type", "filename", "content", "content_type"
+};
+
+typedef struct CdModifyState
+{
+	CdServer   *srv;
+	const CdApi *api;
+	char	   *relname;
+	CdRowMap   *map;			/* to fill RETURNING from the response */
+	bool		returning;
+	AttrNumber	attno[UP_NFIELDS];	/* 0: the table has no such column */
+	MemoryContext cxt;
+	MemoryContext row_cxt;		/* reset for every row */
+	CdTransfer *xfer;
+} CdModifyState;
+
+/* What the multipart body is built from, for every attempt. */
+typedef struct UploadParts
+{
+	const char *type;
+	const char *filename;
+	const char *content_type;
+	const char *data;
+	size_t		len;
+} UploadParts;
+
+/*
+ * IsForeignRelUpdatable: INSERT where the API takes uploads, nothing else.
+ */
+int
+cdIsForeignRelUpdatable(Relation rel)
+{
+	const CdApi *api = cd_table_api(RelationGetRelid(rel));
+
+	return api->upload_path ? (1 << CMD_INSERT) : 0;
+}
+
+/*
+ * PlanForeignModify: refuse what the API cannot do before anything runs.
+ * fdw_private is a one-element list: whether RETURNING is used.
+ */
+List *
+cdPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+					Index resultRelation, int subplan_index)
+{
+	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
+	const CdApi *api = cd_table_api(rte->relid);
+
+	if (plan->operation != CMD_INSERT || api->upload_path == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot %s foreign table \"%s\"",
+						plan->operation == CMD_INSERT ? "insert into" :
+						plan->operation == CMD_UPDATE ? "update" : "delete from",
+						get_rel_name(rte->relid)),
+				 errdetail("The %s API only %s.", api->name,
+						   api->upload_path ? "lists and uploads documents" :
+						   "lists attachments")));
+	return list_make1(makeInteger(plan->returningLists != NIL));
+}
+
+static void
+modify_init(CdModifyState *st, EState *estate, Relation rel, bool returning)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
+	st->cxt = AllocSetContextCreate(estate->es_query_cxt, "candidate_docs insert",
+									ALLOCSET_DEFAULT_SIZES);
+	st->row_cxt = AllocSetContextCreate(st->cxt, "candidate_docs insert row",
+										ALLOCSET_DEFAULT_SIZES);
+	st->relname = pstrdup(RelationGetRelationName(rel));
+	st->srv = cd_server_for_table(RelationGetRelid(rel), GetUserId());
+	st->api = cd_table_api(RelationGetRelid(rel));
+	st->returning = returning;
+	if (returning)
+		st->map = cd_rowmap_create(rel, st->api, NULL);
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		char	   *field;
+
+		if (att->attisdropped)
+			continue;
+		field = cd_column_field(RelationGetRelid(rel), att->attnum);
+		for (int f = 0; f < UP_NFIELDS; f++)
+			if (strcmp(field, upload_fields[f]) == 0 && st->attno[f] == 0)
+				st->attno[f] = att->attnum;
+	}
+	st->xfer = cd_transfer_create(st->srv, st->cxt);
+}
+
+/*
+ * BeginForeignModify: options, column positions and a transfer whose
+ * connections are reused row after row.
+ */
+void
+cdBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					 List *fdw_private, int subplan_index, int eflags)
+{
+	CdModifyState *st = palloc0(sizeof(CdModifyState));
+
+	rinfo->ri_FdwState = st;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	modify_init(st, mtstate->ps.state, rinfo->ri_RelationDesc,
+				intVal(linitial(fdw_private)));
+}
+
+/*
+ * BeginForeignInsert: COPY and partition routing; no RETURNING.
+ */
+void
+cdBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	CdModifyState *st = palloc0(sizeof(CdModifyState));
+	Relation	rel = rinfo->ri_RelationDesc;
+
+	if (!(cdIsForeignRelUpdatable(rel) & (1 << CMD_INSERT)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot insert into foreign table \"%s\"",
+						RelationGetRelationName(rel))));
+	rinfo->ri_FdwState = st;
+	modify_init(st, mtstate->ps.state, rel, false);
+}
+
+static void
+missing_column(CdModifyState *st, int f) pg_attribute_noreturn();
+
+static void
+missing_column(CdModifyState *st, int f)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("column \"%s\" is required to upload a document to \"%s\"",
+						upload_fields[f], st->relname),
+				 errhint("INSERT INTO %s (candidate_id, type, filename, content [, content_type]) VALUES (...).",
+						 st->relname)));
+}
+
+/* A column of the row, or NULL; required ones must be there. */
+static Datum
+row_value(CdModifyState *st, TupleTableSlot *slot, int f, bool required,
+		  bool *isnull)
+{
+	Datum		d = 0;
+
+	*isnull = true;
+	if (st->attno[f])
+		d = slot_getattr(slot, st->attno[f], isnull);
+	if (*isnull && required)
+		missing_column(st, f);
+	return d;
+}
+
+static char *
+row_text(CdModifyState *st, TupleTableSlot *slot, int f, bool required)
+{
+	bool		isnull;
+	Datum		d = row_value(st, slot, f, required, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static curl_mime *
+build_upload_mime(CURL *easy, void *arg)
+{
+	UploadParts *parts = arg;
+	curl_mime  *mime = curl_mime_init(easy);
+	curl_mimepart *part;
+
+	if (mime == NULL)
+		return NULL;
+	part = curl_mime_addpart(mime);
+	curl_mime_name(part, "type");
+	curl_mime_data(part, parts->type, CURL_ZERO_TERMINATED);
+	part = curl_mime_addpart(mime);
+	curl_mime_name(part, "file");
+	curl_mime_filename(part, parts->filename);
+	curl_mime_type(part, parts->content_type);
+	curl_mime_data(part, parts->data, parts->len);
+	return mime;
+}
+
+/* Read and check the row into parts; nothing is sent yet. */
+static char *
+upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
+			 bytea **content)
+{
+	char	   *candidate_id = row_text(st, slot, UP_CANDIDATE, true);
+	bool		isnull;
+	Datum		d;
+
+	parts->type = row_text(st, slot, UP_TYPE, true);
+	parts->filename = row_text(st, slot, UP_FILENAME, true);
+	d = row_value(st, slot, UP_CONTENT, true, &isnull);
+	*content = DatumGetByteaPP(d);
+	parts->data = VARDATA_ANY(*content);
+	parts->len = VARSIZE_ANY_EXHDR(*content);
+
+	parts->content_type = row_text(st, slot, UP_CONTENT_TYPE, false);
+	if (parts->content_type == NULL &&
+		(parts->content_type = cd_sniff_content_type(parts->data, parts->len)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not detect the content type of \"%s\"", parts->filename),
+				 errhint("Give content_type; allowed types are: %s.",
+						 cd_allowed_content_types())));
+	if (!cd_content_type_allowed(parts->content_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("content type \"%s\" is not accepted by the %s API",
+						parts->content_type, st->api->name),
+				 errhint("Allowed types are: %s.", cd_allowed_content_types())));
+	return candidate_id;
+}
+
+/* RETURNING: the created document, with the row's id and bytes. */
+static void
+fill_returning(CdModifyState *st, TupleTableSlot *slot, json_t *doc,
+			   const char *candidate_id, bytea *content)
+{
+	CdRowSource src = {candidate_id, NULL, content};
+
+	if (!json_is_object(doc))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("unexpected response to the upload for candidate \"%s\"",
+						candidate_id),
+				 errdetail("The response is not a JSON object.")));
+	ExecClearTuple(slot);
+	cd_row_from_json(st->map, doc, &src, slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * ExecForeignInsert: one upload per row.
+ */
+TupleTableSlot *
+cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
+					TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	CdModifyState *st = rinfo->ri_FdwState;
+	MemoryContext old;
+	UploadParts parts;
+	bytea	   *content;
+	char	   *candidate_id;
+	CdRequest  *req;
+	const char *what;
+
+	MemoryContextReset(st->row_cxt);
+	old = MemoryContextSwitchTo(st->row_cxt);
+	candidate_id = upload_parts(st, slot, &parts, &content);
+	what = psprintf("could not upload document \"%s\" for candidate \"%s\"",
+					parts.filename, candidate_id);
+	req = cd_request_new("POST", cd_url_expand(st->srv->base_url,
+											   st->api->upload_path,
+											   candidate_id), true);
+	req->build_mime = build_upload_mime;
+	req->mime_arg = &parts;
+	req->idempotency_key = cd_new_idempotency_key();
+	cd_http_perform(st->xfer, req);
+	if (!cd_request_ok(req))
+		cd_request_error(st->xfer, req, what);
+	MemoryContextSwitchTo(old);
+
+	if (st->returning)
+	{
+		json_t	   *doc = cd_request_json(st->xfer, req, what);
+
+		PG_TRY();
+		{
+			fill_returning(st, slot, doc, candidate_id, content);
+		}
+		PG_FINALLY();
+		{
+			json_decref(doc);
+		}
+		PG_END_TRY();
+	}
+	cd_transfer_release(st->xfer, req);
+	return slot;
+}
+
+void
+cdEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+	CdModifyState *st = rinfo->ri_FdwState;
+
+	if (st && st->cxt)
+		MemoryContextDelete(st->cxt);
+	rinfo->ri_FdwState = NULL;
+}
+
+/*
+ * ExplainForeignModify: the endpoint; with ANALYZE, what was sent.
+ */
+void
+cdExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+					   List *fdw_private, int subplan_index, ExplainState *es)
+{
+	CdModifyState *st = rinfo->ri_FdwState;
+	const CdApi *api = cd_table_api(RelationGetRelid(rinfo->ri_RelationDesc));
+
+	ExplainPropertyText("Endpoint", psprintf("POST %s", api->upload_path), es);
+	if (es->analyze && st && st->xfer)
+	{
+		ExplainPropertyInteger("Requests", NULL, st->xfer->stats.requests, es);
+		ExplainPropertyInteger("Retries", NULL, st->xfer->stats.retries, es);
+		ExplainPropertyInteger("Bytes Received", NULL, st->xfer->stats.bytes, es);
+	}
+}

@@ -1,0 +1,455 @@
+/*-------------------------------------------------------------------------
+ *
+ * planner.c
+ *		  Paths and plans for scans of candidate_docs foreign tables.
+ *
+ * Every listing is per candidate, so a scan needs the candidate ids before
+ * it can send anything.  They come from a restriction (candidate_id = x,
+ * IN (...), = ANY(array)) or, through a parameterized path, from the outer
+ * side of a nested loop join (one request per outer row).  A path without
+ * either costs so much that the planner takes it only when nothing else is
+ * possible, and then planning fails with an error that says what to add.
+ *
+ * Conditions the API evaluates (Checkr's type, Kombo's integration_id) are
+ * sent along.  Every condition, sent or not, also stays in the plan's
+ * local qual: the rows that come back are always rechecked, so no query
+ * can return a wrong row whatever the API does with a filter.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "candidate_docs.h"
+
+#include "access/table.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/paths.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+/* Rough figures: a request costs as much as many pages of local I/O. */
+#define CD_REQUEST_COST 1000.0
+#define CD_ROWS_PER_CANDIDATE 10.0
+#define CD_UNKNOWN_LIST_LENGTH 10
+#define CD_NO_KEY_COST 1.0e10
+
+/* A condition "column = value" or "column = ANY(array)" found in a clause. */
+typedef struct CdMatch
+{
+	Expr	   *value;			/* the side that is not our column */
+	bool		is_list;		/* value is an array */
+} CdMatch;
+
+/* baserel->fdw_private during planning */
+typedef struct CdRelInfo
+{
+	const CdApi *api;
+	AttrNumber	key_attno;		/* candidate_id column, or 0 */
+	AttrNumber	filter_attno[CD_MAX_FILTERS];
+	CdMatch		key;			/* key.value NULL: no restriction fixes it */
+	CdMatch		filters[CD_MAX_FILTERS];
+	double		nlistings;		/* estimated requests of the plain path */
+} CdRelInfo;
+
+/* Strip binary-compatible casts (varchar column compared as text). */
+static Node *
+strip_relabel(Node *node)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
+static bool
+references_rel(Node *node, Index relid)
+{
+	Bitmapset  *attrs = NULL;
+
+	pull_varattnos(node, relid, &attrs);
+	return attrs != NULL;
+}
+
+static bool
+is_column(Node *node, Index relid, AttrNumber attno)
+{
+	Var		   *var = (Var *) strip_relabel(node);
+
+	return attno != InvalidAttrNumber && var && IsA(var, Var) &&
+		var->varno == relid && var->varattno == attno && var->varlevelsup == 0;
+}
+
+/*
+ * Does clause say "our column = value" with text equality?  The value may
+ * be anything that does not read our rel and is not volatile: constants,
+ * parameters, sub-selects, and (for join clauses) outer columns.
+ */
+static bool
+match_clause(Expr *clause, Index relid, AttrNumber attno, bool joins, CdMatch *m)
+{
+	Node	   *left;
+	Node	   *right;
+	Oid			opno;
+
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+
+		opno = op->opno;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		if (is_column(right, relid, attno))
+		{
+			Node	   *tmp = left;
+
+			left = right;
+			right = tmp;
+		}
+		m->is_list = false;
+	}
+	else if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+
+		opno = saop->opno;
+		left = linitial(saop->args);
+		right = lsecond(saop->args);
+		m->is_list = true;
+		if (joins)
+			return false;
+	}
+	else
+		return false;
+
+	if (get_opcode(opno) != F_TEXTEQ || !is_column(left, relid, attno))
+		return false;
+	if (contain_volatile_functions(right) ||
+		references_rel(right, relid) ||
+		(!joins && contain_var_clause(right)))
+		return false;
+	m->value = (Expr *) right;
+	return true;
+}
+
+/* Pick the first restriction that fixes the column; the others stay local. */
+static void
+match_restrictions(RelOptInfo *baserel, AttrNumber attno, CdMatch *m)
+{
+	ListCell   *lc;
+
+	m->value = NULL;
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		CdMatch		cand;
+
+		if (match_clause(rinfo->clause, baserel->relid, attno, false, &cand) &&
+			(m->value == NULL || (m->is_list && !cand.is_list)))
+			*m = cand;
+	}
+}
+
+/* How many values a match stands for, as far as planning can tell. */
+static double
+match_count(const CdMatch *m)
+{
+	Node	   *value = strip_relabel((Node *) m->value);
+
+	if (!m->is_list)
+		return 1;
+	if (IsA(value, ArrayExpr))
+		return list_length(((ArrayExpr *) value)->elements);
+	if (IsA(value, Const) && !((Const *) value)->constisnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(((Const *) value)->constvalue);
+
+		return ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	}
+	return CD_UNKNOWN_LIST_LENGTH;
+}
+
+static void
+find_columns(CdRelInfo *info, Oid foreigntableid)
+{
+	Relation	rel = table_open(foreigntableid, NoLock);
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		char	   *field;
+
+		if (att->attisdropped)
+			continue;
+		field = cd_column_field(foreigntableid, att->attnum);
+		if (strcmp(field, "candidate_id") == 0 && info->key_attno == 0)
+			info->key_attno = att->attnum;
+		for (int f = 0; f < info->api->nfilters; f++)
+			if (strcmp(field, info->api->filters[f].field) == 0 &&
+				info->filter_attno[f] == 0)
+				info->filter_attno[f] = att->attnum;
+	}
+	table_close(rel, NoLock);
+}
+
+/*
+ * GetForeignRelSize: find the candidate id and filter conditions.
+ */
+void
+cdGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	CdRelInfo  *info = palloc0(sizeof(CdRelInfo));
+	CmdType		cmd = root->parse->commandType;
+
+	if ((cmd == CMD_UPDATE || cmd == CMD_DELETE) &&
+		baserel->relid == root->parse->resultRelation)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot %s foreign table \"%s\"",
+						cmd == CMD_UPDATE ? "update" : "delete from",
+						get_rel_name(foreigntableid)),
+				 errdetail("The APIs behind candidate_docs only list and upload documents.")));
+
+	baserel->fdw_private = info;
+	info->api = cd_table_api(foreigntableid);
+	find_columns(info, foreigntableid);
+
+	match_restrictions(baserel, info->key_attno, &info->key);
+	info->nlistings = info->key.value ? match_count(&info->key) : 1;
+	for (int f = 0; f < info->api->nfilters; f++)
+	{
+		match_restrictions(baserel, info->filter_attno[f], &info->filters[f]);
+		if (info->filters[f].value && info->api->filters[f].kind == CD_FILTER_HEADER)
+			info->nlistings *= match_count(&info->filters[f]);
+	}
+	baserel->rows = clamp_row_est(info->nlistings * CD_ROWS_PER_CANDIDATE *
+								  clauselist_selectivity(root, baserel->baserestrictinfo,
+														 0, JOIN_INNER, NULL));
+}
+
+static void
+add_scan_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup,
+		 Cost total, Relids required_outer, List *fdw_private)
+{
+	ForeignPath *path;
+
+#if PG_VERSION_NUM >= 170000
+	path = create_foreignscan_path(root, baserel, NULL, rows, startup, total,
+								   NIL, required_outer, NULL, NIL, fdw_private);
+#else
+	path = create_foreignscan_path(root, baserel, NULL, rows, startup, total,
+								   NIL, required_outer, NULL, fdw_private);
+#endif
+	add_path(baserel, (Path *) path);
+}
+
+/* EquivalenceClass member test: is it our candidate_id column? */
+static bool
+ec_member_is_key(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				 EquivalenceMember *em, void *arg)
+{
+	return is_column((Node *) em->em_expr, rel->relid, *(AttrNumber *) arg);
+}
+
+/* Add a parameterized path driven by join clause rinfo. */
+static void
+add_join_path(PlannerInfo *root, RelOptInfo *baserel, RestrictInfo *rinfo)
+{
+	Relids		outer;
+	ParamPathInfo *ppi;
+	CdMatch		m;
+	CdRelInfo  *info = baserel->fdw_private;
+
+	outer = bms_del_member(bms_copy(rinfo->clause_relids), baserel->relid);
+	if (bms_is_empty(outer) ||
+		!match_clause(rinfo->clause, baserel->relid, info->key_attno, true, &m))
+		return;
+	ppi = get_baserel_parampathinfo(root, baserel, outer);
+	add_scan_path(root, baserel, CD_ROWS_PER_CANDIDATE, CD_REQUEST_COST,
+			 CD_REQUEST_COST + CD_ROWS_PER_CANDIDATE * cpu_tuple_cost,
+			 ppi->ppi_req_outer, list_make1(rinfo));
+}
+
+/*
+ * GetForeignPaths: the plain path, and one parameterized path per join
+ * clause that can feed candidate ids from an outer relation.
+ */
+void
+cdGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	CdRelInfo  *info = baserel->fdw_private;
+	double		requests = info->nlistings;
+	Cost		cost = info->key.value ? requests * CD_REQUEST_COST : CD_NO_KEY_COST;
+	ListCell   *lc;
+	List	   *clauses;
+
+	add_scan_path(root, baserel, baserel->rows, CD_REQUEST_COST,
+			 cost + baserel->rows * cpu_tuple_cost, NULL, NIL);
+	if (info->key_attno == InvalidAttrNumber)
+		return;
+
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (join_clause_is_movable_to(rinfo, baserel))
+			add_join_path(root, baserel, rinfo);
+	}
+	clauses = generate_implied_equalities_for_column(root, baserel,
+													 ec_member_is_key,
+													 &info->key_attno,
+													 baserel->lateral_referencers);
+	foreach(lc, clauses)
+		add_join_path(root, baserel, lfirst_node(RestrictInfo, lc));
+}
+
+/* ---- EXPLAIN text of the pushed values, made while names are known ---- */
+
+static void describe_value(PlannerInfo *root, Node *node, StringInfo buf);
+
+static void
+describe_const(Const *c, StringInfo buf)
+{
+	Oid			typoutput;
+	bool		isvarlena;
+
+	if (c->constisnull)
+	{
+		appendStringInfoString(buf, "NULL");
+		return;
+	}
+	getTypeOutputInfo(c->consttype, &typoutput, &isvarlena);
+	appendStringInfoString(buf,
+						   quote_literal_cstr(OidOutputFunctionCall(typoutput,
+																	c->constvalue)));
+}
+
+static void
+describe_value(PlannerInfo *root, Node *node, StringInfo buf)
+{
+	node = strip_relabel(node);
+	if (IsA(node, Const))
+		describe_const((Const *) node, buf);
+	else if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
+		appendStringInfo(buf, "$%d", ((Param *) node)->paramid);
+	else if (IsA(node, Var) && ((Var *) node)->varattno > 0)
+	{
+		Var		   *var = (Var *) node;
+		RangeTblEntry *rte = planner_rt_fetch(var->varno, root);
+
+		appendStringInfo(buf, "%s.%s", quote_identifier(rte->eref->aliasname),
+						 quote_identifier(get_rte_attribute_name(rte, var->varattno)));
+	}
+	else if (IsA(node, ArrayExpr))
+	{
+		ListCell   *lc;
+
+		appendStringInfoString(buf, "ARRAY[");
+		foreach(lc, ((ArrayExpr *) node)->elements)
+		{
+			if (lc != list_head(((ArrayExpr *) node)->elements))
+				appendStringInfoString(buf, ", ");
+			describe_value(root, lfirst(lc), buf);
+		}
+		appendStringInfoChar(buf, ']');
+	}
+	else
+		appendStringInfoString(buf, "(expression)");
+}
+
+static char *
+describe_match(PlannerInfo *root, const char *name, const CdMatch *m)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s %s ", name, m->is_list ? "= ANY" : "=");
+	describe_value(root, (Node *) m->value, &buf);
+	return buf.data;
+}
+
+/* Columns the query reads: its target list and every local condition. */
+static List *
+needed_columns(RelOptInfo *baserel, List *local_quals)
+{
+	Bitmapset  *attrs = NULL;
+	List	   *result = NIL;
+	int			attno = -1;
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	pull_varattnos((Node *) local_quals, baserel->relid, &attrs);
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+		return list_make1(makeInteger(0));	/* whole row: all columns */
+	while ((attno = bms_next_member(attrs, attno)) >= 0)
+		result = lappend(result,
+						 makeInteger(attno + FirstLowInvalidHeapAttributeNumber));
+	return result;
+}
+
+static void
+no_key_error(Oid foreigntableid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("a query on foreign table \"%s\" needs a condition on column \"candidate_id\"",
+					get_rel_name(foreigntableid)),
+			 errdetail("The API lists documents of one candidate at a time."),
+			 errhint("Add WHERE candidate_id = '...', candidate_id IN (...) or candidate_id = ANY(...), or join on candidate_id.")));
+}
+
+/*
+ * GetForeignPlan: the candidate id expression (from the restriction or
+ * from the path's join clause) and the pushed filters go to fdw_exprs,
+ * where the executor evaluates them; every clause stays a local qual.
+ */
+ForeignScan *
+cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				 ForeignPath *best_path, List *tlist, List *scan_clauses,
+				 Plan *outer_plan)
+{
+	CdRelInfo  *info = baserel->fdw_private;
+	List	   *local_quals = extract_actual_clauses(scan_clauses, false);
+	CdMatch		key = info->key;
+	List	   *exprs;
+	List	   *filter_index = NIL;
+	List	   *filter_is_list = NIL;
+	List	   *explain_filters = NIL;
+	List	   *private;
+
+	if (best_path->fdw_private != NIL)
+		match_clause(linitial_node(RestrictInfo, best_path->fdw_private)->clause,
+					 baserel->relid, info->key_attno, true, &key);
+	if (key.value == NULL)
+		no_key_error(foreigntableid);
+
+	exprs = list_make1(key.value);
+	for (int f = 0; f < info->api->nfilters; f++)
+	{
+		const CdFilter *filter = &info->api->filters[f];
+
+		if (info->filters[f].value == NULL)
+			continue;
+		exprs = lappend(exprs, info->filters[f].value);
+		filter_index = lappend(filter_index, makeInteger(f));
+		filter_is_list = lappend(filter_is_list,
+								 makeInteger(info->filters[f].is_list));
+		explain_filters = lappend(explain_filters,
+								  makeString(describe_match(root, filter->param,
+															&info->filters[f])));
+	}
+
+	private = list_make3(makeInteger(key.is_list), filter_index, filter_is_list);
+	private = lappend(private, needed_columns(baserel, local_quals));
+	private = lappend(private,
+					  makeString(describe_match(root, "candidate_id", &key)));
+	private = lappend(private, explain_filters);
+	return make_foreignscan(tlist, local_quals, baserel->relid, exprs, private,
+							NIL, NIL, outer_plan);
+}

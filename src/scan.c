@@ -1,0 +1,375 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		  The executor side of SELECT on candidate_docs foreign tables.
+ *
+ * At the first fetch after Begin or ReScan, the candidate id expression
+ * and the pushed filters are evaluated (they may hold parameters from the
+ * outer side of a nested loop) into listings: one per distinct non-NULL
+ * candidate id, times each header-filter value.  fetch.c turns them into
+ * pages; this file turns rows of pages into tuples.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "candidate_docs.h"
+
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct CdScanState
+{
+	CdServer   *srv;
+	const CdApi *api;
+	CdRowMap   *map;
+	CdFetch    *fetch;
+	CdPage	   *page;			/* page being read, or NULL */
+	MemoryContext cxt;			/* everything of the scan */
+	MemoryContext run_cxt;		/* listings of the current run */
+	ExprState  *key_expr;
+	bool		key_is_list;
+	int			nfilters;
+	int			filter_index[CD_MAX_FILTERS];
+	bool		filter_is_list[CD_MAX_FILTERS];
+	ExprState  *filter_expr[CD_MAX_FILTERS];
+	bool		wants_content;
+	bool		started;
+	char	   *relname;
+} CdScanState;
+
+static Bitmapset *
+needed_attrs(List *needed)
+{
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+
+	foreach(lc, needed)
+	{
+		if (intVal(lfirst(lc)) == 0)
+			return NULL;		/* whole row */
+		attrs = bms_add_member(attrs, intVal(lfirst(lc)));
+	}
+	return attrs;
+}
+
+static Oid
+scan_user(ForeignScanState *node)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+
+#if PG_VERSION_NUM >= 160000
+	return OidIsValid(plan->checkAsUser) ? plan->checkAsUser : GetUserId();
+#else
+	RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
+
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
+ * BeginForeignScan: options, the row map and the fetcher; nothing is sent
+ * before the first row is asked for.
+ */
+void
+cdBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	Relation	rel = node->ss.ss_currentRelation;
+	List	   *priv = plan->fdw_private;
+	CdScanState *st = palloc0(sizeof(CdScanState));
+	ListCell   *lc;
+	int			i = 0;
+
+	node->fdw_state = st;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	st->cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+									"candidate_docs scan", ALLOCSET_DEFAULT_SIZES);
+	st->run_cxt = AllocSetContextCreate(st->cxt, "candidate_docs listings",
+										ALLOCSET_SMALL_SIZES);
+	st->relname = pstrdup(RelationGetRelationName(rel));
+	st->srv = cd_server_for_table(RelationGetRelid(rel), scan_user(node));
+	st->api = cd_table_api(RelationGetRelid(rel));
+	st->map = cd_rowmap_create(rel, st->api,
+							   needed_attrs(list_nth(priv, CD_PRIV_NEEDED)));
+	st->wants_content = cd_rowmap_uses(st->map, CD_COL_CONTENT);
+	st->key_is_list = intVal(list_nth(priv, CD_PRIV_KEY_IS_LIST));
+	st->key_expr = ExecInitExpr(linitial(plan->fdw_exprs), &node->ss.ps);
+	foreach(lc, (List *) list_nth(priv, CD_PRIV_FILTERS))
+	{
+		st->filter_index[i] = intVal(lfirst(lc));
+		st->filter_is_list[i] = intVal(list_nth(list_nth(priv, CD_PRIV_FILTER_IS_LIST), i));
+		st->filter_expr[i] = ExecInitExpr(list_nth(plan->fdw_exprs, i + 1),
+										  &node->ss.ps);
+		i++;
+	}
+	st->nfilters = i;
+	st->fetch = cd_fetch_create(st->srv, st->api, st->cxt);
+}
+
+static int
+compare_cstrings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * The distinct non-NULL text values of a scalar or array expression, in
+ * the current memory context.
+ */
+static List *
+eval_values(ExprState *expr, bool is_list, ExprContext *econtext)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(expr, econtext, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	char	  **texts;
+	List	   *result = NIL;
+	int			count = 0;
+
+	if (isnull)
+		return NIL;
+	if (!is_list)
+		return list_make1(makeString(TextDatumGetCString(d)));
+
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	texts = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			texts[count++] = TextDatumGetCString(elems[i]);
+	qsort(texts, count, sizeof(char *), compare_cstrings);
+	for (int i = 0; i < count; i++)
+		if (i == 0 || strcmp(texts[i], texts[i - 1]) != 0)
+			result = lappend(result, makeString(texts[i]));
+	return result;
+}
+
+/* The value an option gives a filter the query does not set. */
+static List *
+filter_default(CdScanState *st, const CdFilter *filter)
+{
+	if (filter->default_option &&
+		strcmp(filter->default_option, "integration_id") == 0 &&
+		st->srv->integration_id)
+		return list_make1(makeString(st->srv->integration_id));
+	if (filter->required)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a query on foreign table \"%s\" needs a value for \"%s\"",
+						st->relname, filter->field),
+				 errhint("Add WHERE %s = '...', or set option \"%s\" on server \"%s\" or its user mapping.",
+						 filter->field, filter->default_option, st->srv->server_name)));
+	return NIL;
+}
+
+/*
+ * Evaluate the candidate ids and filters and start fetching: one listing
+ * per id and header-filter value.  A NULL or empty id list, or a list
+ * filter with no non-NULL value, means no rows and no request.
+ */
+static void
+scan_start(ForeignScanState *node, CdScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old;
+	List	   *ids;
+	List	   *header_values = list_make1(NULL);
+	List	   *query_values = NIL;
+	List	   *listings = NIL;
+	ListCell   *lc;
+	ListCell   *lh;
+
+	MemoryContextReset(st->run_cxt);
+	old = MemoryContextSwitchTo(st->run_cxt);
+	ids = eval_values(st->key_expr, st->key_is_list, econtext);
+	for (int f = 0; f < st->api->nfilters; f++)
+	{
+		const CdFilter *filter = &st->api->filters[f];
+		List	   *values = NIL;
+		bool		pushed = false;
+
+		for (int i = 0; i < st->nfilters; i++)
+			if (st->filter_index[i] == f)
+			{
+				values = eval_values(st->filter_expr[i], st->filter_is_list[i],
+									 econtext);
+				pushed = true;
+			}
+		if (!pushed)
+			values = filter_default(st, filter);
+		else if (values == NIL)
+			ids = NIL;			/* the condition can match nothing */
+		if (filter->kind == CD_FILTER_HEADER && values != NIL)
+			header_values = values;
+		else if (filter->kind == CD_FILTER_QUERY_LIST)
+			query_values = values;
+	}
+
+	foreach(lc, ids)
+		foreach(lh, header_values)
+		{
+			CdListing  *listing = palloc0(sizeof(CdListing));
+
+			listing->candidate_id = strVal(lfirst(lc));
+			listing->header_value = lfirst(lh) ? strVal(lfirst(lh)) : NULL;
+			if (listing->header_value)
+				cd_check_header_value("integration_id", listing->header_value);
+			listing->query_values = query_values;
+			listings = lappend(listings, listing);
+		}
+	MemoryContextSwitchTo(old);
+	cd_fetch_start(st->fetch, listings);
+	st->started = true;
+}
+
+/* The next row object, or NULL at the end of the run. */
+static json_t *
+next_object(CdScanState *st)
+{
+	json_t	   *obj;
+
+	while (st->page == NULL || st->page->next >= st->page->nrows)
+	{
+		if (st->page)
+			cd_fetch_release(st->fetch, st->page);
+		st->page = cd_fetch_next_page(st->fetch);
+		if (st->page == NULL)
+			return NULL;
+	}
+	obj = json_array_get(st->page->rows, st->page->next++);
+	if (!json_is_object(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("unexpected response shape for candidate \"%s\"",
+						st->page->listing->candidate_id),
+				 errdetail("Item %zu of the page is not a JSON object.",
+						   st->page->next - 1)));
+	cd_fetch_row_consumed(st->fetch, st->page);
+	return obj;
+}
+
+/* The file's bytes for the content column. */
+static bytea *
+object_content(CdScanState *st, json_t *obj)
+{
+	const char *url = json_string_value(json_object_get(obj,
+														st->api->content_url_field));
+
+	if (url == NULL)
+		return NULL;
+	return cd_download(cd_fetch_transfer(st->fetch), url,
+					   psprintf("could not download %s \"%s\"",
+								st->api->object_noun, cd_json_object_id(obj)));
+}
+
+/*
+ * IterateForeignScan: one row per API object, in the per-tuple context.
+ */
+TupleTableSlot *
+cdIterateForeignScan(ForeignScanState *node)
+{
+	CdScanState *st = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	CdRowSource src;
+	json_t	   *obj;
+
+	if (!st->started)
+		scan_start(node, st);
+	ExecClearTuple(slot);
+	if ((obj = next_object(st)) == NULL)
+		return slot;
+
+	src.candidate_id = st->page->listing->candidate_id;
+	src.echo_value = st->page->listing->header_value;
+	src.content = st->wants_content ? object_content(st, obj) : NULL;
+	cd_row_from_json(st->map, obj, &src, slot->tts_values, slot->tts_isnull);
+	return ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * ReScanForeignScan: parameters may have changed; start over at the next
+ * fetch.  Listings already read stay in the rescan cache.
+ */
+void
+cdReScanForeignScan(ForeignScanState *node)
+{
+	CdScanState *st = node->fdw_state;
+
+	if (st->page)
+		cd_fetch_release(st->fetch, st->page);
+	st->page = NULL;
+	st->started = false;
+}
+
+/*
+ * EndForeignScan: one WARNING naming the candidates the API did not know,
+ * then everything of the scan goes with its memory context.
+ */
+void
+cdEndForeignScan(ForeignScanState *node)
+{
+	CdScanState *st = node->fdw_state;
+	List	   *skipped;
+	StringInfoData names;
+	ListCell   *lc;
+
+	if (st == NULL || st->fetch == NULL)
+		return;
+	skipped = cd_fetch_skipped(st->fetch);
+	if (skipped != NIL)
+	{
+		initStringInfo(&names);
+		foreach(lc, skipped)
+			appendStringInfo(&names, "%s\"%s\"", names.len ? ", " : "",
+							 strVal(lfirst(lc)));
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg_plural("%d candidate not found by the %s API, skipped: %s",
+							   "%d candidates not found by the %s API, skipped: %s",
+							   list_length(skipped), list_length(skipped),
+							   st->api->name, names.data)));
+	}
+	MemoryContextDelete(st->cxt);
+	node->fdw_state = NULL;
+}
+
+/*
+ * ExplainForeignScan: the endpoint and what goes to the API; with
+ * ANALYZE, what the scan sent and received.
+ */
+void
+cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	List	   *priv = plan->fdw_private;
+	const CdApi *api = cd_table_api(RelationGetRelid(node->ss.ss_currentRelation));
+	CdScanState *st = node->fdw_state;
+	List	   *filters = NIL;
+	ListCell   *lc;
+
+	ExplainPropertyText("Endpoint", psprintf("GET %s", api->list_path), es);
+	ExplainPropertyText("Candidate IDs",
+						strVal(list_nth(priv, CD_PRIV_EXPLAIN_KEY)), es);
+	foreach(lc, (List *) list_nth(priv, CD_PRIV_EXPLAIN_FILTERS))
+		filters = lappend(filters, strVal(lfirst(lc)));
+	if (filters != NIL)
+		ExplainPropertyList("API Filters", filters, es);
+	if (es->analyze && st && st->fetch)
+	{
+		CdStats    *stats = cd_fetch_stats(st->fetch);
+
+		ExplainPropertyInteger("Requests", NULL, stats->requests, es);
+		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
+		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
+		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
+	}
+}
