@@ -1,0 +1,71 @@
+# Makefile -- build, install and test candidate_docs with PGXS
+#
+#   make                 build (warnings are errors)
+#   make install         install into the PostgreSQL found by pg_config
+#   make installcheck    pg_regress against a running server (PGHOST, PGPORT, PGUSER)
+#   make deps            install the build and test packages that are missing (apt-get)
+#   make test            deps + build + install + throwaway cluster and mock API +
+#                        pg_regress + TAP tests (test/run_tests.sh)
+#   make demo            the same setup, then runs test/demo.sql (test/demo.sh)
+#   make bench           bench/run
+#
+# PG_CONFIG selects the PostgreSQL installation; PG_MAJOR=NN is a shortcut for
+# /usr/lib/postgresql/NN/bin/pg_config.
+
+EXTENSION  = candidate_docs
+MODULE_big = candidate_docs
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA       = $(sort $(wildcard candidate_docs--*.sql))
+REGRESS    = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+
+# PostgreSQL headers are not -Wextra clean: unused parameters in inline
+# functions, and PG_TRY's own variable "might be clobbered" by its longjmp.
+# The other two exceptions are common PostgreSQL idioms.
+PG_CFLAGS += -Wall -Wextra -Werror \
+	-Wno-unused-parameter -Wno-clobbered \
+	-Wno-missing-field-initializers -Wno-sign-compare
+
+HAVE_PKG_CONFIG := $(shell pkg-config --exists libcurl jansson 2>/dev/null && echo yes)
+ifeq ($(HAVE_PKG_CONFIG),yes)
+PG_CPPFLAGS += $(shell pkg-config --cflags libcurl jansson)
+SHLIB_LINK  += $(shell pkg-config --libs libcurl jansson)
+else
+SHLIB_LINK  += -lcurl -ljansson
+endif
+
+ifdef PG_MAJOR
+PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+else
+PG_CONFIG ?= pg_config
+endif
+
+# On a fresh machine pg_config or the server development files may be
+# missing: the PGXS rules are then left out, and only the targets below that
+# install them first (deps, test, demo) work.
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+# every source includes the private header(s)
+$(OBJS): $(wildcard src/*.h)
+else
+all install installcheck:
+	@echo "PostgreSQL server development files not found (PG_CONFIG=$(PG_CONFIG)); run 'make deps' first" >&2
+	@exit 1
+clean:
+	rm -f $(OBJS) $(OBJS:.o=.bc) $(MODULE_big).so
+	rm -rf results/ regression.diffs regression.out
+endif
+
+.PHONY: deps test demo bench
+
+deps:
+	bash test/deps.sh
+
+test:
+	bash test/run_tests.sh
+
+demo:
+	bash test/demo.sh
+
+bench:
+	@if [ -x bench/run ]; then bench/run; else bash bench/run; fi
