@@ -113,6 +113,32 @@ extern const CdApi *const cd_apis[];
 extern json_t *cd_json_path(json_t *root, const char *const *path);
 
 /* ----------------------------------------------------------------
+ * envelope.c: list responses, without PostgreSQL calls
+ * ----------------------------------------------------------------
+ */
+typedef enum CdEnvelopeError
+{
+	CD_ENV_OK,
+	CD_ENV_NOT_JSON,
+	CD_ENV_NO_ROWS,
+	CD_ENV_BAD_NEXT
+} CdEnvelopeError;
+
+typedef struct CdEnvelope
+{
+	json_t	   *root;			/* owned */
+	json_t	   *rows;			/* borrowed from root */
+	size_t		nrows;
+	const char *next;			/* next_href or cursor; NULL at the end */
+	json_t	   *warnings;		/* borrowed, or NULL */
+} CdEnvelope;
+
+extern CdEnvelopeError cd_envelope_parse(const CdApi *api, const char *body,
+										 size_t len, CdEnvelope *env,
+										 char *msg, size_t msglen);
+extern json_t *cd_envelope_row(const CdEnvelope *env, size_t i);
+
+/* ----------------------------------------------------------------
  * option.c: option rules and the options in force for a scan
  * ----------------------------------------------------------------
  */
@@ -217,7 +243,8 @@ typedef struct CdRequest
 	long		status;
 	CURLcode	curl_code;
 	char		errbuf[CURL_ERROR_SIZE];
-	double		retry_after_s;	/* server-requested wait, < 0 if none */
+	double		retry_after_s;	/* Retry-After, in seconds; < 0 if none */
+	double		rate_reset_s;	/* rate-limit reset, in seconds; < 0 if none */
 	char	   *resp_content_type;	/* malloc'd */
 	struct CdTransfer *xfer;	/* the transfer it belongs to */
 	struct CdRequest *next;		/* in the transfer's list */
@@ -350,10 +377,8 @@ typedef struct CdPage
 	dlist_node	node;			/* in the fetch's list of live pages */
 	struct CdStream *stream;
 	CdListing  *listing;
-	json_t	   *root;			/* owned; freed by cd_fetch_release */
-	json_t	   *rows;			/* borrowed from root */
-	size_t		nrows;
-	size_t		next;
+	CdEnvelope	env;			/* env.root freed by cd_fetch_release */
+	size_t		next;			/* next row to read */
 } CdPage;
 
 extern CdFetch *cd_fetch_create(const CdServer *srv, const CdApi *api,
@@ -419,7 +444,8 @@ extern List *cdImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
  * story.c: create_candidate_story()
  * ----------------------------------------------------------------
  */
-extern json_t *cd_story_validate(json_t *story);
+extern json_t *cd_story_check(json_t *story, char *msg, size_t msglen,
+							  const char **hint);
 extern json_t *cd_parse_json_arg(const char *text, size_t len, const char *argname);
 
 #endif							/* CANDIDATE_DOCS_H */

@@ -83,8 +83,8 @@ fetch_cleanup(void *arg)
 	{
 		CdPage	   *page = dlist_container(CdPage, node, iter.cur);
 
-		json_decref(page->root);
-		page->root = NULL;
+		json_decref(page->env.root);
+		page->env.root = NULL;
 	}
 	dlist_init(&fetch->live_pages);
 }
@@ -288,13 +288,13 @@ cd_fetch_start(CdFetch *fetch, List *listings)
 }
 
 static CdPage *
-page_create(CdFetch *fetch, CdStream *stream, json_t *root)
+page_create(CdFetch *fetch, CdStream *stream, const CdEnvelope *env)
 {
 	CdPage	   *page = MemoryContextAllocZero(fetch->cxt, sizeof(CdPage));
 
 	page->stream = stream;
 	page->listing = stream->listing;
-	page->root = root;
+	page->env = *env;
 	dlist_push_tail(&fetch->live_pages, &page->node);
 	return page;
 }
@@ -306,7 +306,7 @@ void
 cd_fetch_release(CdFetch *fetch, CdPage *page)
 {
 	dlist_delete(&page->node);
-	json_decref(page->root);
+	json_decref(page->env.root);
 	if (page->stream)
 	{
 		page->stream->ready--;
@@ -330,21 +330,18 @@ stream_request(CdFetch *fetch, CdStream *stream)
 	cd_transfer_add(fetch->xfer, req);
 }
 
-static void handle_body(CdFetch *fetch, CdStream *stream, json_t *root,
-						const char *url, const char *body, size_t len);
+static void handle_body(CdFetch *fetch, CdStream *stream, const char *body,
+						size_t len, const char *url);
 
 /* Hand out the next cached page of a listing seen earlier in this scan. */
 static void
 stream_replay(CdFetch *fetch, CdStream *stream)
 {
 	char	   *body = linitial(stream->replay);
-	json_t	   *root = json_loads(body, 0, NULL);
 
 	stream->replay = list_delete_first(stream->replay);
 	stream->want_next = false;
-	if (root == NULL)
-		elog(ERROR, "cached page is not valid JSON");
-	handle_body(fetch, stream, root, NULL, NULL, 0);
+	handle_body(fetch, stream, body, strlen(body), NULL);
 }
 
 static bool
@@ -403,7 +400,7 @@ cd_fetch_row_consumed(CdFetch *fetch, CdPage *page)
 {
 	CdStream   *stream = page->stream;
 
-	if (stream->want_next || page->next * 2 < page->nrows ||
+	if (page->next * 2 < page->env.nrows || stream->inflight || stream->ready > 1 ||
 		(stream->next_url == NULL && stream->replay == NIL))
 		return;
 	stream->want_next = true;
@@ -418,34 +415,25 @@ listing_what(CdFetch *fetch, CdStream *stream)
 					fetch->api->object_noun, stream->listing->candidate_id);
 }
 
-/* Where the next page is, from the envelope of the page at url. */
+/* Where the next page is: link (next_href or cursor) of the page at url. */
 static void
-stream_set_next(CdFetch *fetch, CdStream *stream, json_t *root, const char *url)
+stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *url)
 {
-	json_t	   *next = cd_json_path(root, fetch->api->next_path);
 	char	   *next_url;
 	MemoryContext old;
 	ListCell   *lc;
 
 	stream->next_url = NULL;
-	if (next == NULL || json_is_null(next) ||
-		(json_is_string(next) && json_string_length(next) == 0))
+	if (link == NULL)
 		return;
-	if (!json_is_string(next))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("%s: the next-page link is not a string",
-						listing_what(fetch, stream)),
-				 errcontext("GET %s", cd_url_redact(url))));
 
 	old = MemoryContextSwitchTo(fetch->run_cxt);
 	if (fetch->api->paging == CD_PAGING_NEXT_HREF)
-		next_url = cd_url_resolve(url, json_string_value(next));
+		next_url = cd_url_resolve(url, link);
 	else
 		next_url = psprintf("%s%c%s=%s", stream->first_url,
 							strchr(stream->first_url, '?') ? '&' : '?',
-							fetch->api->cursor_param,
-							cd_url_escape(json_string_value(next)));
+							fetch->api->cursor_param, cd_url_escape(link));
 	if (next_url == NULL ||
 		strcmp(cd_url_origin(next_url), fetch->srv->origin) != 0)
 		ereport(ERROR,
@@ -453,8 +441,7 @@ stream_set_next(CdFetch *fetch, CdStream *stream, json_t *root, const char *url)
 				 errmsg("%s: refusing to follow a next-page link to another host",
 						listing_what(fetch, stream)),
 				 errdetail("The link \"%s\" does not have the scheme, host and port of base_url \"%s\".",
-						   cd_url_redact(json_string_value(next)),
-						   fetch->srv->base_url)));
+						   cd_url_redact(link), fetch->srv->base_url)));
 	foreach(lc, stream->seen)
 		if (strcmp(lfirst(lc), next_url) == 0)
 			ereport(ERROR,
@@ -470,15 +457,11 @@ stream_set_next(CdFetch *fetch, CdStream *stream, json_t *root, const char *url)
 
 /* Send the API's warnings (Kombo "warnings") to the server log. */
 static void
-log_warnings(CdFetch *fetch, CdStream *stream, json_t *root)
+log_warnings(CdFetch *fetch, CdStream *stream, json_t *warnings)
 {
-	json_t	   *warnings;
 	size_t		i;
 	json_t	   *w;
 
-	if (fetch->api->warnings_path[0] == NULL)
-		return;
-	warnings = cd_json_path(root, fetch->api->warnings_path);
 	json_array_foreach(warnings, i, w)
 	{
 		const char *msg = json_string_value(json_object_get(w, "message"));
@@ -492,34 +475,34 @@ log_warnings(CdFetch *fetch, CdStream *stream, json_t *root)
 }
 
 /*
- * A page arrived (url non-NULL) or was replayed from the cache (url NULL).
+ * A page arrived from url, or was replayed from the cache (url NULL).
  */
 static void
-handle_body(CdFetch *fetch, CdStream *stream, json_t *root,
-			const char *url, const char *body, size_t len)
+handle_body(CdFetch *fetch, CdStream *stream, const char *body, size_t len,
+			const char *url)
 {
-	CdPage	   *page = page_create(fetch, stream, root);
+	CdEnvelope	env;
+	char		msg[256];
+	CdPage	   *page;
 	MemoryContext old;
 
-	stream->ready++;
-	page->rows = cd_json_path(root, fetch->api->results_path);
-	if (!json_is_array(page->rows))
+	if (cd_envelope_parse(fetch->api, body, len, &env, msg, sizeof(msg)) != CD_ENV_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("%s: unexpected response shape", listing_what(fetch, stream)),
-				 errdetail("The response has no array of %ss where the API puts them.",
-						   fetch->api->object_noun),
+				 errmsg("%s: unexpected response", listing_what(fetch, stream)),
+				 errdetail_internal("%zu bytes: %s.", len, msg),
 				 url ? errcontext("GET %s", cd_url_redact(url)) : 0));
-	page->nrows = json_array_size(page->rows);
+	page = page_create(fetch, stream, &env);
+	stream->ready++;
 	if (url)
 	{
-		stream_set_next(fetch, stream, root, url);
-		log_warnings(fetch, stream, root);
+		stream_set_next(fetch, stream, env.next, url);
+		log_warnings(fetch, stream, env.warnings);
 		stream_keep_body(fetch, stream, body, len);
 		if (stream->next_url == NULL)
 			stream_commit_cache(fetch, stream);
 	}
-	if (page->nrows == 0)
+	if (env.nrows == 0)
 	{
 		cd_fetch_release(fetch, page);
 		return;
@@ -549,9 +532,7 @@ handle_response(CdFetch *fetch, CdRequest *req)
 	fetch->inflight--;
 	fetch->xfer->stats.pages += cd_request_ok(req);
 	if (cd_request_ok(req))
-		handle_body(fetch, stream,
-					cd_request_json(fetch->xfer, req, listing_what(fetch, stream)),
-					req->url, req->resp, req->resp_len);
+		handle_body(fetch, stream, req->resp, req->resp_len, req->url);
 	else if (req->curl_code == CURLE_OK && req->status == 404)
 	{
 		note_skipped(fetch, stream);

@@ -66,6 +66,7 @@ cd_request_new(const char *method, char *url, bool credentials)
 	req->credentials = credentials;
 	req->max_bytes = CD_MAX_RESPONSE_BYTES;
 	req->retry_after_s = -1;
+	req->rate_reset_s = -1;
 	return req;
 }
 
@@ -83,6 +84,7 @@ request_reset_response(CdRequest *req)
 	req->curl_code = CURLE_OK;
 	req->errbuf[0] = '\0';
 	req->retry_after_s = -1;
+	req->rate_reset_s = -1;
 }
 
 /* Stop a running attempt and give its handle back. */
@@ -239,9 +241,8 @@ on_header(char *buf, size_t size, size_t nitems, void *arg)
 
 	if (pg_strcasecmp(line, "retry-after") == 0)
 		req->retry_after_s = parse_wait(value, false);
-	else if (pg_strcasecmp(line, api->rate_reset_header) == 0 &&
-			 req->retry_after_s < 0)
-		req->retry_after_s = parse_wait(value, api->rate_reset_is_time);
+	else if (pg_strcasecmp(line, api->rate_reset_header) == 0)
+		req->rate_reset_s = parse_wait(value, api->rate_reset_is_time);
 	else if (pg_strcasecmp(line, "content-type") == 0)
 	{
 		free(req->resp_content_type);
@@ -404,14 +405,20 @@ attempt_retryable(const CdRequest *req)
 	}
 }
 
-/* Milliseconds before the next attempt. */
+/*
+ * Milliseconds before the next attempt: what the server asks for (Retry-After,
+ * or on 429 the rate limit's reset time), else exponential back-off.
+ */
 static long
 backoff_ms(const CdRequest *req)
 {
 	long		cap;
+	double		wait = req->retry_after_s;
 
-	if (req->retry_after_s >= 0)
-		return (long) (Min(req->retry_after_s, CD_SERVER_WAIT_CAP_S) * 1000.0);
+	if (wait < 0 && req->status == 429)
+		wait = req->rate_reset_s;
+	if (wait >= 0)
+		return (long) (Min(wait, CD_SERVER_WAIT_CAP_S) * 1000.0);
 	cap = CD_BACKOFF_BASE_MS << Min(req->attempts - 1, 10);
 	cap = Min(cap, CD_BACKOFF_CAP_MS);
 	/* "equal jitter": half fixed, half random */

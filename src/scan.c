@@ -237,7 +237,7 @@ next_object(CdScanState *st)
 {
 	json_t	   *obj;
 
-	while (st->page == NULL || st->page->next >= st->page->nrows)
+	while (st->page == NULL || st->page->next >= st->page->env.nrows)
 	{
 		if (st->page)
 			cd_fetch_release(st->fetch, st->page);
@@ -245,8 +245,8 @@ next_object(CdScanState *st)
 		if (st->page == NULL)
 			return NULL;
 	}
-	obj = json_array_get(st->page->rows, st->page->next++);
-	if (!json_is_object(obj))
+	obj = cd_envelope_row(&st->page->env, st->page->next++);
+	if (obj == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("unexpected response shape for candidate \"%s\"",

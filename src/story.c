@@ -21,35 +21,16 @@
 
 PG_FUNCTION_INFO_V1(candidate_docs_create_candidate_story);
 
+#define ALLOWED_TYPES_HINT \
+	"Allowed types are: image/gif, image/jpg, image/jpeg, image/png, " \
+	"image/bmp, image/tiff, application/pdf, image/heic."
+
 static const char *const story_keys[] = {"content", "documents", "record_id", NULL};
 static const char *const document_keys[] = {"filename", "tempfile", "type", NULL};
 
-static void
-story_error(const char *msg, const char *hint) pg_attribute_noreturn();
-
-static void
-story_error(const char *msg, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid candidate story: %s", msg),
-			 hint ? errhint("%s", hint) : 0));
-}
-
+/* The first key of obj outside keys[], or NULL. */
 static const char *
-key_list(const char *const *keys)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; keys[i]; i++)
-		appendStringInfo(&buf, "%s%s", i ? ", " : "", keys[i]);
-	return buf.data;
-}
-
-/* Refuse keys outside keys[]; what names the object in the message. */
-static void
-check_keys(json_t *obj, const char *const *keys, const char *what)
+unknown_key(json_t *obj, const char *const *keys)
 {
 	const char *key;
 	json_t	   *value;
@@ -61,9 +42,9 @@ check_keys(json_t *obj, const char *const *keys, const char *what)
 		for (int i = 0; keys[i]; i++)
 			known |= (strcmp(keys[i], key) == 0);
 		if (!known)
-			story_error(psprintf("unknown key \"%s\" in %s", key, what),
-						psprintf("Allowed keys are: %s.", key_list(keys)));
+			return key;
 	}
+	return NULL;
 }
 
 static bool
@@ -73,62 +54,107 @@ is_http_url(const char *s)
 		(pg_strncasecmp(s, "http://", 7) == 0 && s[7] != '\0');
 }
 
-static void
-check_document(json_t *doc, size_t i)
+/* Check documents[i]; on a problem, fill msg and return its hint. */
+static bool
+check_document(json_t *doc, size_t i, char *msg, size_t msglen, const char **hint)
 {
-	const char *where = psprintf("documents[%zu]", i);
 	const char *filename = json_string_value(json_object_get(doc, "filename"));
 	const char *tempfile = json_string_value(json_object_get(doc, "tempfile"));
 	const char *type = json_string_value(json_object_get(doc, "type"));
+	const char *key;
 
+	*hint = NULL;
 	if (!json_is_object(doc))
-		story_error(psprintf("%s is not an object", where),
-					"Each document is {\"filename\": ..., \"tempfile\": ..., \"type\": ...}.");
-	check_keys(doc, document_keys, where);
-	if (filename == NULL || filename[0] == '\0')
-		story_error(psprintf("%s needs \"filename\", a non-empty string", where), NULL);
-	if (tempfile == NULL || !is_http_url(tempfile))
-		story_error(psprintf("%s needs \"tempfile\", an http or https URL", where),
-					"Checkr copies the file from that URL.");
-	if (type == NULL || !cd_content_type_allowed(type))
-		story_error(psprintf("%s needs \"type\", a MIME type Checkr accepts", where),
-					psprintf("Allowed types are: %s.", cd_allowed_content_types()));
+	{
+		snprintf(msg, msglen, "documents[%zu] is not an object", i);
+		*hint = "Each document is {\"filename\": ..., \"tempfile\": ..., \"type\": ...}.";
+	}
+	else if ((key = unknown_key(doc, document_keys)) != NULL)
+	{
+		snprintf(msg, msglen, "unknown key \"%s\" in documents[%zu]", key, i);
+		*hint = "Allowed keys of a document are: filename, tempfile, type.";
+	}
+	else if (filename == NULL || filename[0] == '\0')
+		snprintf(msg, msglen, "documents[%zu] needs \"filename\", a non-empty string", i);
+	else if (tempfile == NULL || !is_http_url(tempfile))
+	{
+		snprintf(msg, msglen, "documents[%zu] needs \"tempfile\", an http or https URL", i);
+		*hint = "Checkr copies the file from that URL.";
+	}
+	else if (type == NULL || !cd_content_type_allowed(type))
+	{
+		snprintf(msg, msglen, "documents[%zu] needs \"type\", a MIME type Checkr accepts", i);
+		*hint = ALLOWED_TYPES_HINT;
+	}
+	else
+		return true;
+	return false;
 }
 
-/*
- * Check a story and return the body to send (a new reference the caller
- * must json_decref): content, documents (default []), record_id if given.
- * Throws on the first problem, having freed what it made.
- */
-json_t *
-cd_story_validate(json_t *story)
+/* Check the story's own keys; on a problem, fill msg and hint. */
+static bool
+check_story(json_t *story, char *msg, size_t msglen, const char **hint)
 {
 	json_t	   *content = json_object_get(story, "content");
 	json_t	   *documents = json_object_get(story, "documents");
 	json_t	   *record_id = json_object_get(story, "record_id");
+	const char *key;
 	json_t	   *doc;
-	json_t	   *body;
 	size_t		i;
 
+	*hint = NULL;
 	if (!json_is_object(story))
-		story_error("the story is not a JSON object",
-					"Pass {\"content\": \"...\", \"documents\": [...]}.");
-	check_keys(story, story_keys, "the story");
+	{
+		snprintf(msg, msglen, "the story is not a JSON object");
+		*hint = "Pass {\"content\": \"...\", \"documents\": [...]}.";
+		return false;
+	}
+	if ((key = unknown_key(story, story_keys)) != NULL)
+	{
+		snprintf(msg, msglen, "unknown key \"%s\"", key);
+		*hint = "Allowed keys are: content, documents, record_id.";
+		return false;
+	}
 	if (!json_is_string(content) || json_string_length(content) == 0)
-		story_error("\"content\" must be a non-empty string", NULL);
-	if (documents != NULL && !json_is_array(documents))
-		story_error("\"documents\" must be an array", "Use [] for a story without documents.");
-	if (record_id != NULL && !json_is_string(record_id))
-		story_error("\"record_id\" must be a string", NULL);
-	json_array_foreach(documents, i, doc)
-		check_document(doc, i);
+		snprintf(msg, msglen, "\"content\" must be a non-empty string");
+	else if (documents != NULL && !json_is_array(documents))
+	{
+		snprintf(msg, msglen, "\"documents\" must be an array");
+		*hint = "Use [] for a story without documents.";
+	}
+	else if (record_id != NULL && !json_is_string(record_id))
+		snprintf(msg, msglen, "\"record_id\" must be a string");
+	else
+	{
+		json_array_foreach(documents, i, doc)
+			if (!check_document(doc, i, msg, msglen, hint))
+				return false;
+		return true;
+	}
+	return false;
+}
 
-	body = json_pack("{s:O, s:o}", "content", content,
+/*
+ * Check a story and return the body to send, a new reference the caller
+ * must json_decref: content, documents (default []), record_id if given.
+ * On a problem, return NULL with msg and *hint (maybe NULL) saying what.
+ * No PostgreSQL calls: the fuzz target drives it directly.
+ */
+json_t *
+cd_story_check(json_t *story, char *msg, size_t msglen, const char **hint)
+{
+	json_t	   *documents;
+	json_t	   *body;
+
+	if (!check_story(story, msg, msglen, hint))
+		return NULL;
+	documents = json_object_get(story, "documents");
+	body = json_pack("{s:O, s:o}", "content", json_object_get(story, "content"),
 					 "documents", documents ? json_incref(documents) : json_array());
+	if (body && json_object_get(story, "record_id"))
+		json_object_set(body, "record_id", json_object_get(story, "record_id"));
 	if (body == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (record_id)
-		json_object_set(body, "record_id", record_id);
+		snprintf(msg, msglen, "out of memory");
 	return body;
 }
 
@@ -155,19 +181,18 @@ story_body(Jsonb *story)
 {
 	char	   *text = JsonbToCString(NULL, &story->root, VARSIZE(story));
 	json_t	   *parsed = cd_parse_json_arg(text, strlen(text), "story");
-	json_t	   *volatile body = NULL;
+	char		msg[256];
+	const char *hint;
+	json_t	   *body = cd_story_check(parsed, msg, sizeof(msg), &hint);
 	char	   *dumped;
 	char	   *result;
 
-	PG_TRY();
-	{
-		body = cd_story_validate(parsed);
-	}
-	PG_FINALLY();
-	{
-		json_decref(parsed);
-	}
-	PG_END_TRY();
+	json_decref(parsed);
+	if (body == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid candidate story: %s", msg),
+				 hint ? errhint("%s", hint) : 0));
 	dumped = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (dumped == NULL)
