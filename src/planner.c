@@ -20,9 +20,12 @@
 #include "candidate_docs.h"
 
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "optimizer/cost.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
@@ -86,6 +89,36 @@ is_column(Node *node, Index relid, AttrNumber attno)
 		var->varno == relid && var->varattno == attno && var->varlevelsup == 0;
 }
 
+static bool match_clause(Expr *clause, Index relid, AttrNumber attno,
+						 bool joins, CdMatch *m);
+
+/*
+ * "col = a OR col = b ...": the same as col = ANY(ARRAY[a, b, ...]).
+ */
+static bool
+match_or_clause(BoolExpr *clause, Index relid, AttrNumber attno, CdMatch *m)
+{
+	ArrayExpr  *arr = makeNode(ArrayExpr);
+	ListCell   *lc;
+
+	foreach(lc, clause->args)
+	{
+		CdMatch		arm;
+
+		if (!match_clause(lfirst(lc), relid, attno, false, &arm) || arm.is_list)
+			return false;
+		arr->elements = lappend(arr->elements, arm.value);
+	}
+	arr->array_typeid = TEXTARRAYOID;
+	arr->element_typeid = TEXTOID;
+	arr->array_collid = DEFAULT_COLLATION_OID;
+	arr->multidims = false;
+	arr->location = -1;
+	m->value = (Expr *) arr;
+	m->is_list = true;
+	return true;
+}
+
 /*
  * Does clause say "our column = value" with text equality?  The value may
  * be anything that does not read our rel and is not volatile: constants,
@@ -125,6 +158,8 @@ match_clause(Expr *clause, Index relid, AttrNumber attno, bool joins, CdMatch *m
 		if (joins)
 			return false;
 	}
+	else if (is_orclause(clause) && !joins)
+		return match_or_clause((BoolExpr *) clause, relid, attno, m);
 	else
 		return false;
 
