@@ -25,6 +25,10 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'candidate_docs_create_candidate_story'
 LANGUAGE C VOLATILE;
 
+-- Access to the APIs is governed by user mappings: every role may call the
+-- function, and it acts with that role's own API key.
+GRANT USAGE ON SCHEMA candidate_docs TO PUBLIC;
+
 COMMENT ON FUNCTION create_candidate_story(text, jsonb, text, name) IS
   'Create a Checkr candidate story for a report from JSON; returns the created story';
 

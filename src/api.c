@@ -60,7 +60,9 @@ static const CdApi checkr_api = {
 	.content_url_field = "download_uri",
 	.rate_reset_header = "x-ratelimit-reset",
 	.rate_reset_is_time = true,
+	.error_code_path = {NULL},
 	.concurrency_error_code = NULL,
+	.fatal_404_codes = {NULL},
 	.error_detail = checkr_error_detail,
 	.filters = {
 		{"type", CD_FILTER_QUERY_LIST, "types[]", NULL, false, false},
@@ -99,7 +101,9 @@ static const CdApi kombo_api = {
 	.content_url_field = "data_url",
 	.rate_reset_header = "ratelimit-reset",
 	.rate_reset_is_time = false,
+	.error_code_path = {"error", "code", NULL},
 	.concurrency_error_code = "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED",
+	.fatal_404_codes = {"PLATFORM.INTEGRATION_NOT_FOUND", NULL},
 	.error_detail = kombo_error_detail,
 	.filters = {
 		{"integration_id", CD_FILTER_HEADER, "X-Integration-Id",
@@ -176,4 +180,25 @@ cd_json_path(json_t *root, const char *const *path)
 	for (int i = 0; path[i] && node; i++)
 		node = json_object_get(node, path[i]);
 	return node;
+}
+
+/*
+ * The API's error code in an error body (Kombo's error.code), malloc'd,
+ * or NULL if the API has none or the body does not say.
+ */
+char *
+cd_api_error_code(const CdApi *api, const char *body, size_t len)
+{
+	json_t	   *root;
+	const char *code;
+	char	   *result = NULL;
+
+	if (api->error_code_path[0] == NULL || body == NULL)
+		return NULL;
+	root = json_loadb(body, len, 0, NULL);
+	code = json_string_value(cd_json_path(root, api->error_code_path));
+	if (code)
+		result = strdup(code);
+	json_decref(root);
+	return result;
 }

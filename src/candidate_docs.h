@@ -98,7 +98,10 @@ typedef struct CdApi
 	const char *content_url_field;	/* URL of the file's bytes */
 	const char *rate_reset_header;	/* header telling when a limit resets */
 	bool		rate_reset_is_time; /* ISO timestamp (else seconds) */
-	const char *concurrency_error_code; /* error code asking for less fan-out */
+	const char *error_code_path[3]; /* the error code in an error body */
+	const char *concurrency_error_code; /* code asking for less fan-out */
+	const char *fatal_404_codes[3]; /* 404 codes that are errors, not a
+									 * missing candidate */
 	void		(*error_detail) (json_t *body, StringInfo detail);
 	CdFilter	filters[CD_MAX_FILTERS];
 	int			nfilters;
@@ -111,6 +114,48 @@ extern const CdApi *cd_api_by_resource(const char *resource);
 extern const char *cd_api_names(void);
 extern const CdApi *const cd_apis[];
 extern json_t *cd_json_path(json_t *root, const char *const *path);
+extern char *cd_api_error_code(const CdApi *api, const char *body, size_t len);
+
+/* ----------------------------------------------------------------
+ * jsonscan.c: a validating JSON tokenizer, without PostgreSQL calls
+ * ----------------------------------------------------------------
+ */
+typedef enum CdJsonType
+{
+	CD_JSON_OBJECT,
+	CD_JSON_ARRAY,
+	CD_JSON_STRING,
+	CD_JSON_NUMBER,
+	CD_JSON_TRUE,
+	CD_JSON_FALSE,
+	CD_JSON_NULL
+} CdJsonType;
+
+typedef struct CdJsonTok
+{
+	uint8		type;			/* CdJsonType */
+	bool		escaped;		/* string has backslash escapes */
+	uint32		start;			/* strings: after the quote; else first byte */
+	uint32		end;			/* strings: the closing quote; else past the end */
+	uint32		size;			/* members of an object or array */
+	int			next;			/* first token after this one's subtree */
+} CdJsonTok;
+
+typedef struct CdJsonDoc
+{
+	const char *text;			/* not owned */
+	CdJsonTok  *toks;			/* malloc'd; token 0 is the root */
+	int			ntoks;
+	int			captoks;
+} CdJsonDoc;
+
+extern bool cd_json_scan(const char *text, size_t len, CdJsonDoc *doc,
+						 char *msg, size_t msglen);
+extern void cd_json_free(CdJsonDoc *doc);
+extern int	cd_json_get(const CdJsonDoc *doc, int obj, const char *key);
+extern int	cd_json_path_tok(const CdJsonDoc *doc, int t, const char *const *path);
+extern long cd_json_unescape(const CdJsonDoc *doc, int t, char *dst);
+extern char *cd_json_strdup(const CdJsonDoc *doc, int t);
 
 /* ----------------------------------------------------------------
  * envelope.c: list responses, without PostgreSQL calls
@@ -126,17 +171,18 @@ typedef enum CdEnvelopeError
 
 typedef struct CdEnvelope
 {
-	json_t	   *root;			/* owned */
-	json_t	   *rows;			/* borrowed from root */
+	CdJsonDoc	doc;			/* over the body, which the caller keeps */
+	int		   *rows;			/* malloc'd: token of each row */
 	size_t		nrows;
-	const char *next;			/* next_href or cursor; NULL at the end */
-	json_t	   *warnings;		/* borrowed, or NULL */
+	char	   *next;			/* malloc'd next_href or cursor; NULL at the end */
+	int			warnings;		/* token of the warnings array, or -1 */
 } CdEnvelope;
 
 extern CdEnvelopeError cd_envelope_parse(const CdApi *api, const char *body,
 										 size_t len, CdEnvelope *env,
 										 char *msg, size_t msglen);
-extern json_t *cd_envelope_row(const CdEnvelope *env, size_t i);
+extern void cd_envelope_free(CdEnvelope *env);
+extern int	cd_envelope_row(const CdEnvelope *env, size_t i);
 
 /* ----------------------------------------------------------------
  * option.c: option rules and the options in force for a scan
@@ -326,12 +372,13 @@ typedef struct CdRowSource
 } CdRowSource;
 
 extern CdRowMap *cd_rowmap_create(Relation rel, const CdApi *api,
-								  Bitmapset *needed);
-extern void cd_row_from_json(CdRowMap *map, json_t *obj,
+								  Bitmapset *needed, bool all);
+extern void cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 							 const CdRowSource *src,
 							 Datum *values, bool *nulls);
 extern bool cd_rowmap_uses(const CdRowMap *map, CdColKind kind);
-extern const char *cd_json_object_id(json_t *obj);
+extern char *cd_json_text(const CdJsonDoc *doc, int t);
+extern const char *cd_json_object_id(const CdJsonDoc *doc, int obj);
 
 /* ----------------------------------------------------------------
  * planner.c: paths and plans
@@ -354,7 +401,8 @@ enum CdPlanPrivate
 	CD_PRIV_FILTER_IS_LIST,		/* List of Boolean */
 	CD_PRIV_NEEDED,				/* List of Integer: attnums the query reads */
 	CD_PRIV_EXPLAIN_KEY,		/* String: candidate ids, for EXPLAIN */
-	CD_PRIV_EXPLAIN_FILTERS		/* List of String: pushed filters, for EXPLAIN */
+	CD_PRIV_EXPLAIN_FILTERS,	/* List of String: pushed filters, for EXPLAIN */
+	CD_PRIV_PARAMETERIZED		/* Integer: ids come from the outer side */
 };
 
 /* ----------------------------------------------------------------
@@ -377,12 +425,13 @@ typedef struct CdPage
 	dlist_node	node;			/* in the fetch's list of live pages */
 	struct CdStream *stream;
 	CdListing  *listing;
-	CdEnvelope	env;			/* env.root freed by cd_fetch_release */
+	char	   *body;			/* malloc'd response, or NULL if cached */
+	CdEnvelope	env;			/* freed by cd_fetch_release */
 	size_t		next;			/* next row to read */
 } CdPage;
 
 extern CdFetch *cd_fetch_create(const CdServer *srv, const CdApi *api,
-								MemoryContext cxt);
+								MemoryContext cxt, bool rescans_expected);
 extern void cd_fetch_start(CdFetch *fetch, List *listings);
 extern CdPage *cd_fetch_next_page(CdFetch *fetch);
 extern void cd_fetch_release(CdFetch *fetch, CdPage *page);
@@ -444,8 +493,13 @@ extern List *cdImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
  * story.c: create_candidate_story()
  * ----------------------------------------------------------------
  */
+extern json_t *cd_parse_json_arg(const char *text, size_t len, const char *argname);
+
+/* ----------------------------------------------------------------
+ * story_check.c: a story's rules, without PostgreSQL calls
+ * ----------------------------------------------------------------
+ */
 extern json_t *cd_story_check(json_t *story, char *msg, size_t msglen,
 							  const char **hint);
-extern json_t *cd_parse_json_arg(const char *text, size_t len, const char *argname);
 
 #endif							/* CANDIDATE_DOCS_H */

@@ -7,9 +7,10 @@
  * are streams of pages.  Up to the transfer's concurrency requests are in
  * flight, first pages of different candidates side by side; pages are
  * handed to the executor in the order they arrive.  A stream asks for its
- * next page only once the executor has read half of its current one, so
- * "LIMIT 5" over a long listing sends one request, while a full read
- * overlaps the next request with the rows of the page at hand.  Memory is
+ * second page only once the executor has read half of its first, so
+ * "LIMIT 5" over a long listing sends one request; from then on each page
+ * is requested as soon as the one before it arrives, so that the network
+ * works while the executor reads (one page ahead, never more).  Memory is
  * bounded by the pages in flight, one waiting page per stream, and a cap
  * on how many streams are started before their pages are read.
  *
@@ -38,6 +39,8 @@ typedef struct CdStream
 	char	   *next_url;		/* page to request next, NULL at the end */
 	CdRequest  *inflight;
 	List	   *seen;			/* URLs requested, for loop detection */
+	List	   *seen_hashes;	/* their hashes, compared first */
+	bool		streaming;		/* read past half a page: fetch ahead */
 	int			ready;			/* pages handed out or queued, not released */
 	bool		want_next;		/* executor is far enough: fetch next page */
 	List	   *replay;			/* cached bodies still to hand out */
@@ -67,6 +70,7 @@ struct CdFetch
 	int			inflight;
 	dlist_head	live_pages;		/* every page holding a jansson root */
 	int			runs;
+	bool		rescans_expected;	/* cache from the first run on */
 	HTAB	   *cache;
 	size_t		cache_bytes;
 	List	   *skipped;		/* candidate ids answered 404 */
@@ -83,8 +87,9 @@ fetch_cleanup(void *arg)
 	{
 		CdPage	   *page = dlist_container(CdPage, node, iter.cur);
 
-		json_decref(page->env.root);
-		page->env.root = NULL;
+		cd_envelope_free(&page->env);
+		free(page->body);
+		page->body = NULL;
 	}
 	dlist_init(&fetch->live_pages);
 }
@@ -93,10 +98,12 @@ fetch_cleanup(void *arg)
  * A fetcher for one scan; everything it holds is released with cxt.
  */
 CdFetch *
-cd_fetch_create(const CdServer *srv, const CdApi *api, MemoryContext cxt)
+cd_fetch_create(const CdServer *srv, const CdApi *api, MemoryContext cxt,
+				bool rescans_expected)
 {
 	CdFetch    *fetch = MemoryContextAllocZero(cxt, sizeof(CdFetch));
 
+	fetch->rescans_expected = rescans_expected;
 	fetch->srv = srv;
 	fetch->api = api;
 	fetch->cxt = cxt;
@@ -228,7 +235,8 @@ stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 	stream->first_url = first_page_url(fetch, listing);
 	stream->next_url = stream->first_url;
 	stream->want_next = true;
-	stream->cacheable = fetch->runs > 1 && strlen(stream->first_url) < CD_CACHE_KEY_LEN - 256;
+	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected) &&
+		strlen(stream->first_url) < CD_CACHE_KEY_LEN - 256;
 	if (fetch->cache)
 	{
 		cache_key(stream, key);
@@ -287,14 +295,15 @@ cd_fetch_start(CdFetch *fetch, List *listings)
 	MemoryContextSwitchTo(old);
 }
 
+/* A page that owns body (malloc'd, or NULL for a cached one). */
 static CdPage *
-page_create(CdFetch *fetch, CdStream *stream, const CdEnvelope *env)
+page_create(CdFetch *fetch, CdStream *stream, char *body)
 {
 	CdPage	   *page = MemoryContextAllocZero(fetch->cxt, sizeof(CdPage));
 
 	page->stream = stream;
 	page->listing = stream->listing;
-	page->env = *env;
+	page->body = body;
 	dlist_push_tail(&fetch->live_pages, &page->node);
 	return page;
 }
@@ -306,7 +315,8 @@ void
 cd_fetch_release(CdFetch *fetch, CdPage *page)
 {
 	dlist_delete(&page->node);
-	json_decref(page->env.root);
+	cd_envelope_free(&page->env);
+	free(page->body);
 	if (page->stream)
 	{
 		page->stream->ready--;
@@ -330,8 +340,8 @@ stream_request(CdFetch *fetch, CdStream *stream)
 	cd_transfer_add(fetch->xfer, req);
 }
 
-static void handle_body(CdFetch *fetch, CdStream *stream, const char *body,
-						size_t len, const char *url);
+static void handle_body(CdFetch *fetch, CdStream *stream, char *owned,
+						const char *body, size_t len, const char *url);
 
 /* Hand out the next cached page of a listing seen earlier in this scan. */
 static void
@@ -341,7 +351,7 @@ stream_replay(CdFetch *fetch, CdStream *stream)
 
 	stream->replay = list_delete_first(stream->replay);
 	stream->want_next = false;
-	handle_body(fetch, stream, body, strlen(body), NULL);
+	handle_body(fetch, stream, NULL, body, strlen(body), NULL);
 }
 
 static bool
@@ -383,6 +393,9 @@ fetch_schedule(CdFetch *fetch)
 
 		fetch->active = lappend(fetch->active, stream);
 		stream->seen = list_make1(stream->first_url);
+		stream->seen_hashes =
+			list_make1_int((int) hash_bytes((const unsigned char *) stream->first_url,
+											strlen(stream->first_url)));
 		if (stream->replay)
 			stream_replay(fetch, stream);
 		else
@@ -404,6 +417,7 @@ cd_fetch_row_consumed(CdFetch *fetch, CdPage *page)
 		(stream->next_url == NULL && stream->replay == NIL))
 		return;
 	stream->want_next = true;
+	stream->streaming = true;
 	fetch_schedule(fetch);
 	cd_transfer_poll(fetch->xfer);
 }
@@ -422,6 +436,8 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 	char	   *next_url;
 	MemoryContext old;
 	ListCell   *lc;
+	ListCell   *lh;
+	uint32		hash;
 
 	stream->next_url = NULL;
 	if (link == NULL)
@@ -442,8 +458,9 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 						listing_what(fetch, stream)),
 				 errdetail("The link \"%s\" does not have the scheme, host and port of base_url \"%s\".",
 						   cd_url_redact(link), fetch->srv->base_url)));
-	foreach(lc, stream->seen)
-		if (strcmp(lfirst(lc), next_url) == 0)
+	hash = hash_bytes((const unsigned char *) next_url, strlen(next_url));
+	forboth(lc, stream->seen, lh, stream->seen_hashes)
+		if ((uint32) lfirst_int(lh) == hash && strcmp(lfirst(lc), next_url) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("%s: the API returned the same page twice",
@@ -451,62 +468,68 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 					 errdetail("The next-page link \"%s\" was already followed.",
 							   cd_url_redact(next_url))));
 	stream->seen = lappend(stream->seen, next_url);
+	stream->seen_hashes = lappend_int(stream->seen_hashes, (int) hash);
 	stream->next_url = next_url;
 	MemoryContextSwitchTo(old);
 }
 
 /* Send the API's warnings (Kombo "warnings") to the server log. */
 static void
-log_warnings(CdFetch *fetch, CdStream *stream, json_t *warnings)
+log_warnings(CdFetch *fetch, CdStream *stream, const CdJsonDoc *doc, int warnings)
 {
-	size_t		i;
-	json_t	   *w;
+	int			t;
 
-	json_array_foreach(warnings, i, w)
+	if (warnings < 0)
+		return;
+	t = warnings + 1;
+	for (uint32 i = 0; i < doc->toks[warnings].size; i++)
 	{
-		const char *msg = json_string_value(json_object_get(w, "message"));
+		char	   *msg = cd_json_strdup(doc, cd_json_get(doc, t, "message"));
 
 		ereport(LOG,
 				(errmsg("%s API warning for candidate \"%s\": %s",
 						fetch->api->name, stream->listing->candidate_id,
 						msg ? msg : "(no message)"),
 				 errhidestmt(true)));
+		free(msg);
+		t = doc->toks[t].next;
 	}
 }
 
 /*
  * A page arrived from url, or was replayed from the cache (url NULL).
+ * owned is the malloc'd body, which the page takes over, or NULL.
  */
 static void
-handle_body(CdFetch *fetch, CdStream *stream, const char *body, size_t len,
-			const char *url)
+handle_body(CdFetch *fetch, CdStream *stream, char *owned, const char *body,
+			size_t len, const char *url)
 {
-	CdEnvelope	env;
+	CdPage	   *page = page_create(fetch, stream, owned);
 	char		msg[256];
-	CdPage	   *page;
 	MemoryContext old;
 
-	if (cd_envelope_parse(fetch->api, body, len, &env, msg, sizeof(msg)) != CD_ENV_OK)
+	stream->ready++;
+	if (cd_envelope_parse(fetch->api, body, len, &page->env, msg, sizeof(msg)) != CD_ENV_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("%s: unexpected response", listing_what(fetch, stream)),
 				 errdetail_internal("%zu bytes: %s.", len, msg),
 				 url ? errcontext("GET %s", cd_url_redact(url)) : 0));
-	page = page_create(fetch, stream, &env);
-	stream->ready++;
 	if (url)
 	{
-		stream_set_next(fetch, stream, env.next, url);
-		log_warnings(fetch, stream, env.warnings);
+		stream_set_next(fetch, stream, page->env.next, url);
+		log_warnings(fetch, stream, &page->env.doc, page->env.warnings);
 		stream_keep_body(fetch, stream, body, len);
 		if (stream->next_url == NULL)
 			stream_commit_cache(fetch, stream);
 	}
-	if (env.nrows == 0)
+	if (page->env.nrows == 0)
 	{
 		cd_fetch_release(fetch, page);
 		return;
 	}
+	if (stream->streaming)
+		stream->want_next = true;	/* the reader is past page 1: keep one ahead */
 	old = MemoryContextSwitchTo(fetch->cxt);
 	fetch->queue = lappend(fetch->queue, page);
 	MemoryContextSwitchTo(old);
@@ -523,6 +546,22 @@ note_skipped(CdFetch *fetch, CdStream *stream)
 	MemoryContextSwitchTo(old);
 }
 
+/* A 404 that means the candidate is unknown (not, say, the integration). */
+static bool
+candidate_not_found(CdFetch *fetch, CdRequest *req)
+{
+	char	   *code;
+	bool		fatal = false;
+
+	if (req->curl_code != CURLE_OK || req->status != 404)
+		return false;
+	code = cd_api_error_code(fetch->api, req->resp, req->resp_len);
+	for (int i = 0; code && fetch->api->fatal_404_codes[i]; i++)
+		fatal |= (strcmp(code, fetch->api->fatal_404_codes[i]) == 0);
+	free(code);
+	return !fatal;
+}
+
 static void
 handle_response(CdFetch *fetch, CdRequest *req)
 {
@@ -532,8 +571,13 @@ handle_response(CdFetch *fetch, CdRequest *req)
 	fetch->inflight--;
 	fetch->xfer->stats.pages += cd_request_ok(req);
 	if (cd_request_ok(req))
-		handle_body(fetch, stream, req->resp, req->resp_len, req->url);
-	else if (req->curl_code == CURLE_OK && req->status == 404)
+	{
+		char	   *body = req->resp;
+
+		req->resp = NULL;		/* the page owns it now */
+		handle_body(fetch, stream, body, body, req->resp_len, req->url);
+	}
+	else if (candidate_not_found(fetch, req))
 	{
 		note_skipped(fetch, stream);
 		stream->next_url = NULL;
@@ -573,6 +617,10 @@ cd_fetch_next_page(CdFetch *fetch)
 			return NULL;
 		req = cd_transfer_next(fetch->xfer, true);
 		if (req)
+		{
 			handle_response(fetch, req);
+			fetch_schedule(fetch);
+			cd_transfer_poll(fetch->xfer);
+		}
 	}
 }

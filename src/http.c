@@ -297,6 +297,7 @@ set_common_options(CdRequest *req, CURL *easy)
 	const CdServer *srv = req->xfer->srv;
 
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, CD_USER_AGENT);
@@ -433,17 +434,14 @@ static void
 maybe_lower_concurrency(CdTransfer *xfer, CdRequest *req)
 {
 	const char *code = xfer->srv->api->concurrency_error_code;
-	json_t	   *body;
-	const char *got;
+	char	   *got;
 
-	if (code == NULL || req->status != 429 || req->resp == NULL)
+	if (code == NULL || req->status != 429)
 		return;
-	body = json_loadb(req->resp, req->resp_len, 0, NULL);
-	got = json_string_value(json_object_get(json_object_get(body, "error"),
-											"code"));
+	got = cd_api_error_code(xfer->srv->api, req->resp, req->resp_len);
 	if (got && strcmp(got, code) == 0)
 		xfer->concurrency = Max(1, Min(xfer->concurrency, xfer->running + 1) - 1);
-	json_decref(body);
+	free(got);
 }
 
 /* A transfer ended: hand it back or queue the next attempt. */
@@ -665,11 +663,14 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 	}
 	else
 	{
-		appendStringInfo(&detail, "HTTP status %ld.", req->status);
+		appendStringInfo(&detail, "HTTP status %ld", req->status);
+		if (req->attempts > 1)
+			appendStringInfo(&detail, " after %d attempts", req->attempts);
+		appendStringInfoChar(&detail, '.');
 		append_api_detail(xfer, req, &detail);
 	}
-	if (req->attempts > 1)
-		appendStringInfo(&detail, " Gave up after %d attempts.", req->attempts);
+	if (req->attempts > 1 && req->curl_code != CURLE_OK)
+		appendStringInfo(&detail, " (after %d attempts)", req->attempts);
 
 	ereport(ERROR,
 			(errcode(code),

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * json_row.c
- *		  Turn API objects (jansson) into tuples of a foreign table.
+ *		  Turn API objects (scanned by jsonscan.c) into tuples of a foreign table.
  *
  * A column reads the object's field of its name or of its column_name
  * option, converted by the column type's input function.  Strings go in
@@ -26,8 +26,8 @@ typedef struct ConvertContext
 {
 	CdRowMap   *map;
 	int			attidx;
-	const char *object_id;
-	const char *value;
+	const CdJsonDoc *doc;
+	int			obj;
 } ConvertContext;
 
 static CdColKind
@@ -47,10 +47,10 @@ column_kind(const CdApi *api, const char *field)
 
 /*
  * Describe how to fill each column of rel.  needed holds the attnums the
- * query reads; NULL means all.  Allocated in the current memory context.
+ * query reads, unless all is set.  Allocated in the current memory context.
  */
 CdRowMap *
-cd_rowmap_create(Relation rel, const CdApi *api, Bitmapset *needed)
+cd_rowmap_create(Relation rel, const CdApi *api, Bitmapset *needed, bool all)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	CdRowMap   *map = palloc0(sizeof(CdRowMap));
@@ -68,7 +68,7 @@ cd_rowmap_create(Relation rel, const CdApi *api, Bitmapset *needed)
 		Oid			infunc;
 
 		if (att->attisdropped ||
-			(needed && !bms_is_member(att->attnum, needed)))
+			(!all && !bms_is_member(att->attnum, needed)))
 		{
 			col->kind = CD_COL_SKIP;
 			continue;
@@ -99,73 +99,104 @@ cd_rowmap_uses(const CdRowMap *map, CdColKind kind)
 }
 
 /*
+ * String token t decoded into a palloc'd string in the database encoding,
+ * or NULL if t is missing or not a string.
+ */
+char *
+cd_json_text(const CdJsonDoc *doc, int t)
+{
+	char	   *dst;
+	long		len;
+
+	if (t < 0 || doc->toks[t].type != CD_JSON_STRING)
+		return NULL;
+	dst = palloc(doc->toks[t].end - doc->toks[t].start + 1);
+	if ((len = cd_json_unescape(doc, t, dst)) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("unsupported Unicode escape sequence in a response"),
+				 errdetail("\\u0000 cannot be converted to text.")));
+	return pg_any_to_server(dst, len, PG_UTF8);
+}
+
+/*
  * The object's "id" for messages, or a placeholder.
  */
 const char *
-cd_json_object_id(json_t *obj)
+cd_json_object_id(const CdJsonDoc *doc, int obj)
 {
-	const char *id = json_string_value(json_object_get(obj, "id"));
+	const char *id = cd_json_text(doc, cd_json_get(doc, obj, "id"));
 
 	return id ? id : "(no id)";
 }
 
-/* JSON text of a value, palloc'd; jansson's buffer is freed at once. */
+/* The JSON text of token t as it stands in the document. */
 static char *
-json_text(json_t *value)
+raw_json(const CdJsonDoc *doc, int t)
 {
-	char	   *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-	char	   *result;
+	const CdJsonTok *tok = &doc->toks[t];
 
-	if (dumped == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	result = pstrdup(dumped);
-	free(dumped);
-	return result;
+	if (tok->type == CD_JSON_STRING)
+		return pnstrdup(doc->text + tok->start - 1, tok->end - tok->start + 2);
+	return pnstrdup(doc->text + tok->start, tok->end - tok->start);
 }
 
 /*
- * The text a column's input function gets for value, or NULL for SQL
- * NULL.  Strings are UTF-8 (jansson checks); convert to the database
- * encoding.
+ * The text a column's input function gets for token t, or NULL for SQL
+ * NULL.  The scanner checked the text as UTF-8; strings and JSON text are
+ * converted to the database encoding.
  */
 static char *
-value_text(json_t *value, bool as_json)
+value_text(const CdJsonDoc *doc, int t, bool as_json)
 {
-	const char *s;
+	char	   *raw;
 
-	if (value == NULL || json_is_null(value))
+	if (t < 0 || doc->toks[t].type == CD_JSON_NULL)
 		return NULL;
-	if (as_json || json_is_object(value) || json_is_array(value))
-		s = json_text(value);
-	else if (json_is_string(value))
-		s = json_string_value(value);
-	else if (json_is_true(value))
-		return pstrdup("true");
-	else if (json_is_false(value))
-		return pstrdup("false");
-	else
-		s = json_text(value);	/* a number, as written */
-	return pg_any_to_server(s, strlen(s), PG_UTF8);
+	if (doc->toks[t].type == CD_JSON_STRING && !as_json)
+		return cd_json_text(doc, t);
+	raw = raw_json(doc, t);
+	if (as_json || doc->toks[t].type == CD_JSON_OBJECT ||
+		doc->toks[t].type == CD_JSON_ARRAY)
+		return pg_any_to_server(raw, strlen(raw), PG_UTF8);
+	return raw;					/* a number or a boolean, as written */
 }
 
-static void
-convert_error_callback(void *arg)
-{
-	ConvertContext *cc = arg;
-	Form_pg_attribute att = TupleDescAttr(cc->map->tupdesc, cc->attidx);
-
-	if (cc->value)
-		errcontext("column \"%s\" of %s \"%s\", value \"%s\"",
-				   NameStr(att->attname), cc->map->api->object_noun,
-				   cc->object_id, cc->value);
-}
-
+/*
+ * Convert text with the column's input function.  A value the type
+ * refuses (a data exception) becomes an FDW error that names the column,
+ * the object and the value; anything else (cancel, out of memory) passes
+ * through as it is.
+ */
 static Datum
-input_value(CdColumn *col, char *text)
+input_value(ConvertContext *cc, CdColumn *col, char *text)
 {
-	return InputFunctionCall(&col->infunc, text, col->typioparam, col->typmod);
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = InputFunctionCall(&col->infunc, text, col->typioparam, col->typmod);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		Form_pg_attribute att = TupleDescAttr(cc->map->tupdesc, cc->attidx);
+
+		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
+						NameStr(att->attname), cc->map->api->object_noun,
+						cd_json_object_id(cc->doc, cc->obj), text),
+				 errdetail_internal("%s", edata->message)));
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /*
@@ -173,13 +204,11 @@ input_value(CdColumn *col, char *text)
  * context (the executor's per-tuple context).
  */
 void
-cd_row_from_json(CdRowMap *map, json_t *obj, const CdRowSource *src,
-				 Datum *values, bool *nulls)
+cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
+				 const CdRowSource *src, Datum *values, bool *nulls)
 {
-	ConvertContext cc = {map, 0, cd_json_object_id(obj), NULL};
-	ErrorContextCallback errcb = {error_context_stack, convert_error_callback, &cc};
+	ConvertContext cc = {map, 0, doc, obj};
 
-	error_context_stack = &errcb;
 	for (int i = 0; i < map->natts; i++)
 	{
 		CdColumn   *col = &map->cols[i];
@@ -197,19 +226,18 @@ cd_row_from_json(CdRowMap *map, json_t *obj, const CdRowSource *src,
 				text = src->echo_value ? pstrdup(src->echo_value) : NULL;
 				break;
 			case CD_COL_ATTRS:
-				text = value_text(obj, true);
+				text = value_text(doc, obj, true);
 				break;
 			case CD_COL_CONTENT:
 				nulls[i] = (src->content == NULL);
 				values[i] = PointerGetDatum(src->content);
 				continue;
 			case CD_COL_FIELD:
-				text = value_text(json_object_get(obj, col->field), col->is_json);
+				text = value_text(doc, cd_json_get(doc, obj, col->field),
+								  col->is_json);
 				break;
 		}
-		cc.value = text;
 		nulls[i] = (text == NULL);
-		values[i] = text ? input_value(col, text) : (Datum) 0;
+		values[i] = text ? input_value(&cc, col, text) : (Datum) 0;
 	}
-	error_context_stack = errcb.previous;
 }

@@ -111,7 +111,7 @@ modify_init(CdModifyState *st, EState *estate, Relation rel, bool returning)
 	st->api = cd_table_api(RelationGetRelid(rel));
 	st->returning = returning;
 	if (returning)
-		st->map = cd_rowmap_create(rel, st->api, NULL);
+		st->map = cd_rowmap_create(rel, st->api, NULL, true);
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -255,19 +255,19 @@ upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
 
 /* RETURNING: the created document, with the row's id and bytes. */
 static void
-fill_returning(CdModifyState *st, TupleTableSlot *slot, json_t *doc,
+fill_returning(CdModifyState *st, TupleTableSlot *slot, const CdJsonDoc *doc,
 			   const char *candidate_id, bytea *content)
 {
 	CdRowSource src = {candidate_id, NULL, content};
 
-	if (!json_is_object(doc))
+	if (doc->toks[0].type != CD_JSON_OBJECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("unexpected response to the upload for candidate \"%s\"",
 						candidate_id),
 				 errdetail("The response is not a JSON object.")));
 	ExecClearTuple(slot);
-	cd_row_from_json(st->map, doc, &src, slot->tts_values, slot->tts_isnull);
+	cd_row_from_json(st->map, doc, 0, &src, slot->tts_values, slot->tts_isnull);
 	ExecStoreVirtualTuple(slot);
 }
 
@@ -304,15 +304,21 @@ cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 
 	if (st->returning)
 	{
-		json_t	   *doc = cd_request_json(st->xfer, req, what);
+		CdJsonDoc	doc;
+		char		msg[256];
 
+		if (!cd_json_scan(req->resp, req->resp_len, &doc, msg, sizeof(msg)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("%s: the response is not valid JSON", what),
+					 errdetail_internal("%s.", msg)));
 		PG_TRY();
 		{
-			fill_returning(st, slot, doc, candidate_id, content);
+			fill_returning(st, slot, &doc, candidate_id, content);
 		}
 		PG_FINALLY();
 		{
-			json_decref(doc);
+			cd_json_free(&doc);
 		}
 		PG_END_TRY();
 	}

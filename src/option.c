@@ -110,6 +110,12 @@ candidate_docs_fdw_validator(PG_FUNCTION_ARGS)
 		check_duplicate(options_list, def);
 		check_option_value(def);
 	}
+	if (catalog == ForeignServerRelationId &&
+		option_value(options_list, "api") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"api\" is required on a candidate_docs server"),
+				 errhint("Valid values are: %s.", cd_api_names())));
 
 	PG_RETURN_VOID();
 }

@@ -12,8 +12,10 @@
  *
  * Conditions the API evaluates (Checkr's type, Kombo's integration_id) are
  * sent along.  Every condition, sent or not, also stays in the plan's
- * local qual: the rows that come back are always rechecked, so no query
- * can return a wrong row whatever the API does with a filter.
+ * local qual, so no query can return a wrong row whatever the API does
+ * with a filter.  The one exception is the condition the candidate ids
+ * came from: each row's candidate_id is the id it was requested for, so
+ * that condition holds by construction.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,6 +51,7 @@ typedef struct CdMatch
 {
 	Expr	   *value;			/* the side that is not our column */
 	bool		is_list;		/* value is an array */
+	Expr	   *clause;			/* the whole condition */
 } CdMatch;
 
 /* baserel->fdw_private during planning */
@@ -116,6 +119,7 @@ match_or_clause(BoolExpr *clause, Index relid, AttrNumber attno, CdMatch *m)
 	arr->location = -1;
 	m->value = (Expr *) arr;
 	m->is_list = true;
+	m->clause = (Expr *) clause;
 	return true;
 }
 
@@ -170,6 +174,7 @@ match_clause(Expr *clause, Index relid, AttrNumber attno, bool joins, CdMatch *m
 		(!joins && contain_var_clause(right)))
 		return false;
 	m->value = (Expr *) right;
+	m->clause = clause;
 	return true;
 }
 
@@ -429,13 +434,14 @@ needed_columns(RelOptInfo *baserel, List *local_quals)
 }
 
 static void
-no_key_error(Oid foreigntableid)
+no_key_error(Oid foreigntableid, const CdApi *api)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("a query on foreign table \"%s\" needs a condition on column \"candidate_id\"",
 					get_rel_name(foreigntableid)),
-			 errdetail("The API lists documents of one candidate at a time."),
+			 errdetail("The %s API lists the %ss of one candidate at a time.",
+					   api->name, api->object_noun),
 			 errhint("Add WHERE candidate_id = '...', candidate_id IN (...) or candidate_id = ANY(...), or join on candidate_id.")));
 }
 
@@ -450,8 +456,9 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 				 Plan *outer_plan)
 {
 	CdRelInfo  *info = baserel->fdw_private;
-	List	   *local_quals = extract_actual_clauses(scan_clauses, false);
+	List	   *local_quals = NIL;
 	CdMatch		key = info->key;
+	ListCell   *lc;
 	List	   *exprs;
 	List	   *filter_index = NIL;
 	List	   *filter_is_list = NIL;
@@ -462,7 +469,14 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		match_clause(linitial_node(RestrictInfo, best_path->fdw_private)->clause,
 					 baserel->relid, info->key_attno, true, &key);
 	if (key.value == NULL)
-		no_key_error(foreigntableid);
+		no_key_error(foreigntableid, info->api);
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (rinfo->clause != key.clause && !rinfo->pseudoconstant)
+			local_quals = lappend(local_quals, rinfo->clause);
+	}
 
 	exprs = list_make1(key.value);
 	for (int f = 0; f < info->api->nfilters; f++)
@@ -485,6 +499,7 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	private = lappend(private,
 					  makeString(describe_match(root, "candidate_id", &key)));
 	private = lappend(private, explain_filters);
+	private = lappend(private, makeInteger(best_path->fdw_private != NIL));
 	return make_foreignscan(tlist, local_quals, baserel->relid, exprs, private,
 							NIL, NIL, outer_plan);
 }

@@ -21,6 +21,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "optimizer/optimizer.h"
+#include "access/sysattr.h"
 
 typedef struct CdScanState
 {
@@ -38,20 +40,23 @@ typedef struct CdScanState
 	bool		filter_is_list[CD_MAX_FILTERS];
 	ExprState  *filter_expr[CD_MAX_FILTERS];
 	bool		wants_content;
+	int			content_attidx; /* the content column, if wanted */
+	ExprState  *prefilter;		/* conditions to meet before a download */
 	bool		started;
 	char	   *relname;
 } CdScanState;
 
+/* The attnums the query reads; *all if it reads the whole row. */
 static Bitmapset *
-needed_attrs(List *needed)
+needed_attrs(List *needed, bool *all)
 {
 	Bitmapset  *attrs = NULL;
 	ListCell   *lc;
 
+	*all = false;
 	foreach(lc, needed)
 	{
-		if (intVal(lfirst(lc)) == 0)
-			return NULL;		/* whole row */
+		*all |= (intVal(lfirst(lc)) == 0);
 		attrs = bms_add_member(attrs, intVal(lfirst(lc)));
 	}
 	return attrs;
@@ -72,6 +77,32 @@ scan_user(ForeignScanState *node)
 }
 
 /*
+ * The scan's conditions that do not read the content column: a row must
+ * meet them before its file is downloaded.
+ */
+static void
+init_prefilter(ForeignScanState *node, CdScanState *st)
+{
+	List	   *quals = NIL;
+	ListCell   *lc;
+
+	for (int i = 0; i < st->map->natts; i++)
+		if (st->map->cols[i].kind == CD_COL_CONTENT)
+			st->content_attidx = i;
+	foreach(lc, node->ss.ps.plan->qual)
+	{
+		Bitmapset  *attrs = NULL;
+
+		pull_varattnos(lfirst(lc), ((Scan *) node->ss.ps.plan)->scanrelid, &attrs);
+		if (!bms_is_member(st->content_attidx + 1 - FirstLowInvalidHeapAttributeNumber,
+						   attrs) &&
+			!bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
+			quals = lappend(quals, lfirst(lc));
+	}
+	st->prefilter = ExecInitQual(quals, &node->ss.ps);
+}
+
+/*
  * BeginForeignScan: options, the row map and the fetcher; nothing is sent
  * before the first row is asked for.
  */
@@ -84,6 +115,8 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	CdScanState *st = palloc0(sizeof(CdScanState));
 	ListCell   *lc;
 	int			i = 0;
+	Bitmapset  *needed;
+	bool		all;
 
 	node->fdw_state = st;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -96,9 +129,11 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	st->relname = pstrdup(RelationGetRelationName(rel));
 	st->srv = cd_server_for_table(RelationGetRelid(rel), scan_user(node));
 	st->api = cd_table_api(RelationGetRelid(rel));
-	st->map = cd_rowmap_create(rel, st->api,
-							   needed_attrs(list_nth(priv, CD_PRIV_NEEDED)));
+	needed = needed_attrs(list_nth(priv, CD_PRIV_NEEDED), &all);
+	st->map = cd_rowmap_create(rel, st->api, needed, all);
 	st->wants_content = cd_rowmap_uses(st->map, CD_COL_CONTENT);
+	if (st->wants_content)
+		init_prefilter(node, st);
 	st->key_is_list = intVal(list_nth(priv, CD_PRIV_KEY_IS_LIST));
 	st->key_expr = ExecInitExpr(linitial(plan->fdw_exprs), &node->ss.ps);
 	foreach(lc, (List *) list_nth(priv, CD_PRIV_FILTERS))
@@ -110,7 +145,8 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 		i++;
 	}
 	st->nfilters = i;
-	st->fetch = cd_fetch_create(st->srv, st->api, st->cxt);
+	st->fetch = cd_fetch_create(st->srv, st->api, st->cxt,
+								intVal(list_nth(priv, CD_PRIV_PARAMETERIZED)));
 }
 
 static int
@@ -139,6 +175,7 @@ eval_values(ExprState *expr, bool is_list, ExprContext *econtext)
 		return NIL;
 	if (!is_list)
 		return list_make1(makeString(TextDatumGetCString(d)));
+	/* a list: the caller's lists are small; sort to drop duplicates */
 
 	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, &nulls, &n);
@@ -191,6 +228,9 @@ scan_start(ForeignScanState *node, CdScanState *st)
 	MemoryContextReset(st->run_cxt);
 	old = MemoryContextSwitchTo(st->run_cxt);
 	ids = eval_values(st->key_expr, st->key_is_list, econtext);
+	foreach(lc, ids)
+		if (strVal(lfirst(lc))[0] == '\0')
+			ids = foreach_delete_current(ids, lc);	/* no such candidate */
 	for (int f = 0; f < st->api->nfilters; f++)
 	{
 		const CdFilter *filter = &st->api->filters[f];
@@ -231,11 +271,11 @@ scan_start(ForeignScanState *node, CdScanState *st)
 	st->started = true;
 }
 
-/* The next row object, or NULL at the end of the run. */
-static json_t *
+/* The token of the next row object, or -1 at the end of the run. */
+static int
 next_object(CdScanState *st)
 {
-	json_t	   *obj;
+	int			obj;
 
 	while (st->page == NULL || st->page->next >= st->page->env.nrows)
 	{
@@ -243,10 +283,10 @@ next_object(CdScanState *st)
 			cd_fetch_release(st->fetch, st->page);
 		st->page = cd_fetch_next_page(st->fetch);
 		if (st->page == NULL)
-			return NULL;
+			return -1;
 	}
 	obj = cd_envelope_row(&st->page->env, st->page->next++);
-	if (obj == NULL)
+	if (obj < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("unexpected response shape for candidate \"%s\"",
@@ -259,16 +299,44 @@ next_object(CdScanState *st)
 
 /* The file's bytes for the content column. */
 static bytea *
-object_content(CdScanState *st, json_t *obj)
+object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
 {
-	const char *url = json_string_value(json_object_get(obj,
-														st->api->content_url_field));
+	const char *url = cd_json_text(doc, cd_json_get(doc, obj,
+													st->api->content_url_field));
 
 	if (url == NULL)
 		return NULL;
 	return cd_download(cd_fetch_transfer(st->fetch), url,
 					   psprintf("could not download %s \"%s\"",
-								st->api->object_noun, cd_json_object_id(obj)));
+								st->api->object_noun,
+								cd_json_object_id(doc, obj)));
+}
+
+/*
+ * Add the file's bytes to the row in the scan slot, if the row meets the
+ * conditions that do not need them; false (slot cleared) if it does not.
+ */
+static bool
+add_content(ForeignScanState *node, CdScanState *st, const CdJsonDoc *doc,
+			int obj)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	bytea	   *content;
+
+	econtext->ecxt_scantuple = slot;
+	if (!ExecQual(st->prefilter, econtext))
+	{
+		ExecClearTuple(slot);
+		MemoryContextReset(econtext->ecxt_per_tuple_memory);
+		return false;
+	}
+	content = object_content(st, doc, obj);
+	ExecClearTuple(slot);
+	slot->tts_values[st->content_attidx] = PointerGetDatum(content);
+	slot->tts_isnull[st->content_attidx] = (content == NULL);
+	ExecStoreVirtualTuple(slot);
+	return true;
 }
 
 /*
@@ -279,20 +347,26 @@ cdIterateForeignScan(ForeignScanState *node)
 {
 	CdScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	CdRowSource src;
-	json_t	   *obj;
+	CdRowSource src = {NULL, NULL, NULL};
+	const CdJsonDoc *doc;
+	int			obj;
 
 	if (!st->started)
 		scan_start(node, st);
-	ExecClearTuple(slot);
-	if ((obj = next_object(st)) == NULL)
-		return slot;
-
-	src.candidate_id = st->page->listing->candidate_id;
-	src.echo_value = st->page->listing->header_value;
-	src.content = st->wants_content ? object_content(st, obj) : NULL;
-	cd_row_from_json(st->map, obj, &src, slot->tts_values, slot->tts_isnull);
-	return ExecStoreVirtualTuple(slot);
+	for (;;)
+	{
+		ExecClearTuple(slot);
+		if ((obj = next_object(st)) < 0)
+			return slot;
+		doc = &st->page->env.doc;
+		src.candidate_id = st->page->listing->candidate_id;
+		src.echo_value = st->page->listing->header_value;
+		cd_row_from_json(st->map, doc, obj, &src, slot->tts_values,
+						 slot->tts_isnull);
+		ExecStoreVirtualTuple(slot);
+		if (!st->wants_content || add_content(node, st, doc, obj))
+			return slot;
+	}
 }
 
 /*

@@ -291,7 +291,11 @@ cd_url_expand(const char *base_url, const char *path_template, const char *id)
 	while ((open = strchr(p, '{')) != NULL && (close = strchr(open, '}')) != NULL)
 	{
 		appendBinaryStringInfo(&buf, p, open - p);
-		appendStringInfoString(&buf, cd_url_escape(id));
+		/* "." and ".." would be dot segments: encode them too */
+		if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+			appendStringInfoString(&buf, id[1] ? "%2E%2E" : "%2E");
+		else
+			appendStringInfoString(&buf, cd_url_escape(id));
 		p = close + 1;
 	}
 	appendStringInfoString(&buf, p);
