@@ -1,0 +1,292 @@
+--
+-- errors: failed requests are ERRORs of SQLSTATE class HV whose message says
+-- what failed, whose detail has the HTTP status and the API's own words and
+-- whose context has method and URL; no message ever shows an API key.
+--
+\set mock_port `echo "$MOCK_PORT"`
+SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
+SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
+\setenv REQUESTS 'import json, sys; rs = json.load(sys.stdin); print(len(rs), "requests"); [print(" ", r["method"], r["raw_path"], r["status"]) for r in sorted(rs, key=lambda r: (r["path"], r["seq"]))]'
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- the context line holds the mock's port: it is shown by regress_error below
+\set SHOW_CONTEXT never
+
+CREATE EXTENSION candidate_docs;
+CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'checkr', base_url :'checkr_url', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
+  OPTIONS (api_key 'test_checkr_key');
+CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'kombo', base_url :'kombo_url', max_retries '0',
+           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (api_key 'test_kombo_key');
+CREATE FOREIGN TABLE candidate_documents (
+  id text, candidate_id text, type text, filename text, filesize bigint,
+  content_type text, download_uri text, created_at timestamptz, attrs jsonb,
+  content bytea
+) SERVER regress_checkr;
+CREATE FOREIGN TABLE candidate_attachments (
+  id text, candidate_id text, application_id text, integration_id text,
+  type text, remote_id text, data_url text, file_name text, content_type text,
+  remote_created_at timestamptz, remote_updated_at timestamptz, attrs jsonb,
+  content bytea
+) SERVER regress_kombo;
+
+-- Run query; if it fails, return the error's SQLSTATE, message, detail and
+-- first context line (the mock's port masked), and whether any part of the
+-- error shows an API key used in this file, plain or base64 as in the
+-- Authorization header.  NULLs when the query succeeds.
+SET regress.mock_port = :'mock_port';
+CREATE FUNCTION regress_error(query text,
+  OUT state text, OUT message text, OUT detail text, OUT context text,
+  OUT key_shown boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  hint text;
+  everything text;
+BEGIN
+  EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+    context = PG_EXCEPTION_CONTEXT;
+  everything := concat_ws(' ', message, detail, hint, context);
+  key_shown := false;
+  FOR i IN 1 .. 4 LOOP
+    key_shown := key_shown OR position((ARRAY['test_checkr_key', 'test_kombo_key',
+      'regress_wrong_key', 'dGVzdF9jaGVja3Jfa2V5'])[i] in everything) > 0;
+  END LOOP;
+  key_shown := key_shown
+    OR position(encode(convert_to('test_checkr_key:', 'UTF8'), 'base64') in everything) > 0
+    OR position(encode(convert_to('regress_wrong_key:', 'UTF8'), 'base64') in everything) > 0;
+  context := split_part(context, E'\n', 1);
+  IF context LIKE 'PL/pgSQL function %' OR context LIKE 'SQL statement %' THEN
+    context := NULL;
+  END IF;
+  message := replace(message, ':' || current_setting('regress.mock_port'), ':PORT');
+  detail := replace(detail, ':' || current_setting('regress.mock_port'), ':PORT');
+  context := replace(context, ':' || current_setting('regress.mock_port'), ':PORT');
+END $$;
+
+--
+-- 401: a wrong key (Checkr)
+--
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_checkr
+  OPTIONS (SET api_key 'regress_wrong_key');
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+\x on
+SELECT * FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+\x off
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_checkr
+  OPTIONS (SET api_key 'test_checkr_key');
+
+--
+-- 401: a wrong key (Kombo): code, message and log_url in DETAIL
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (SET api_key 'regress_wrong_key');
+SELECT id FROM candidate_attachments
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh';  -- ERROR
+\x on
+SELECT * FROM regress_error($$
+  SELECT id FROM candidate_attachments WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' $$);
+\x off
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (SET api_key 'test_kombo_key');
+-- other 4xx are not retried, whatever max_retries says
+ALTER SERVER regress_kombo OPTIONS (SET max_retries '3');
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (SET api_key 'regress_wrong_key');
+SELECT state, key_shown FROM regress_error($$
+  SELECT id FROM candidate_attachments WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' $$);
+ALTER USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (SET api_key 'test_kombo_key');
+ALTER SERVER regress_kombo OPTIONS (SET max_retries '0');
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- a Kombo error envelope: code, message and log_url in DETAIL
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/attachments", "action": "respond", "status": 400, "headers": {"Content-Type": "application/json"}, "body": "{\"status\": \"error\", \"error\": {\"code\": \"REMOTE.INPUT_INVALID\", \"title\": \"Invalid input\", \"message\": \"The remote system rejected the request.\", \"log_url\": \"https://app.kombo.dev/logs?interactionId=regress1\"}}"}'
+SELECT id FROM candidate_attachments
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh';  -- ERROR
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+-- an integration Kombo does not know is an error, not a missing candidate
+SELECT left(state, 2) AS class,
+       detail LIKE '%PLATFORM.INTEGRATION_NOT_FOUND%' AS code_in_detail, key_shown
+  FROM regress_error($$
+  SELECT id FROM candidate_attachments
+   WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' AND integration_id = 'workday:unknown' $$);
+
+--
+-- 500: retried max_retries times, then an error
+--
+ALTER SERVER regress_checkr OPTIONS (SET max_retries '1');
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/e44aa283528e6fde7d542194/", "action": "respond", "status": 500, "headers": {"Content-Type": "application/json"}, "body": "{\"error\": \"Internal server error\"}"}'
+SELECT state, message, context, key_shown,
+       detail LIKE 'HTTP status 500 %' AS status_in_detail,
+       detail LIKE '%Internal server error%' AS api_error_in_detail,
+       detail LIKE '%2 attempts%' AS attempts_in_detail
+  FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+ALTER SERVER regress_checkr OPTIONS (SET max_retries '0');
+
+--
+-- 503 with max_retries 0: one request, then an error
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 2, "action": "respond", "status": 503, "headers": {"Content-Type": "application/json"}, "body": "{\"error\": \"Service unavailable\"}"}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+SELECT * FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- a proxy's HTML error page: the status, no API message
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "respond", "status": 502, "headers": {"Content-Type": "text/html"}, "body": "<html><body>Bad gateway</body></html>"}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+-- 429 with Retry-After, retried and then successful
+ALTER SERVER regress_checkr OPTIONS (SET max_retries '2');
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 2, "action": "respond", "status": 429, "headers": {"Content-Type": "application/json", "Retry-After": "0"}, "body": "{\"error\": \"Too many requests\"}"}'
+SELECT count(*) FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194';
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+ALTER SERVER regress_checkr OPTIONS (SET max_retries '0');
+
+--
+-- responses that are not what the API promises
+--
+-- (the parser's own words in DETAIL vary: messages only)
+\set VERBOSITY terse
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- malformed JSON
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 2, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": [{\"id\": "}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+SELECT state, context, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+-- an empty body
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": ""}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+-- JSON of the wrong shape: no data array
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 2, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"documents\": [], \"object\": \"list\"}"}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+SELECT state, context, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+-- data is not an array; a top-level array
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": {\"id\": \"x\"}}"}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "[{\"id\": \"x\"}]"}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+-- items that are not objects
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 2, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": [\"x\", 2], \"next_href\": null}"}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+SELECT state, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+-- Kombo: results missing from data
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/attachments", "times": 1, "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"status\": \"success\", \"data\": {\"next\": null}, \"warnings\": []}"}'
+SELECT id FROM candidate_attachments
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh';  -- ERROR
+-- a next link that is not a string
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "next_href", "value": 2}'
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'empty0000000000000000000';  -- ERROR
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+\set VERBOSITY default
+
+--
+-- network failures: class HV too
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- the connection is reset mid-response
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "reset"}'
+SELECT state, message, context, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+-- no answer within timeout_ms
+ALTER SERVER regress_checkr OPTIONS (ADD timeout_ms '300');
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "hang", "seconds": 10}'
+SELECT clock_timestamp() AS started \gset
+SELECT state, message, context, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+SELECT clock_timestamp() - :'started'::timestamptz < interval '5 seconds' AS within_timeout;
+ALTER SERVER regress_checkr OPTIONS (DROP timeout_ms);
+-- nothing listens there
+ALTER SERVER regress_checkr OPTIONS (SET base_url 'http://127.0.0.1:1/checkr/v1');
+SELECT state, message, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+ALTER SERVER regress_checkr OPTIONS (SET base_url :'checkr_url');
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- statement_timeout stops a request that gets no answer
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "hang", "seconds": 30}'
+SELECT clock_timestamp() AS started \gset
+SET statement_timeout = '500ms';
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+RESET statement_timeout;
+SELECT clock_timestamp() - :'started'::timestamptz < interval '2 seconds' AS stopped_in_time;
+
+--
+-- no key in any message: a DO block over failing queries of both APIs
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "action": "respond", "status": 500, "headers": {"Content-Type": "application/json"}, "body": "{\"error\": \"Internal server error\"}"}'
+DO $$
+DECLARE
+  m text;
+  d text;
+  c text;
+  s text;
+  q text;
+BEGIN
+  FOREACH q IN ARRAY ARRAY[
+    'SELECT * FROM candidate_documents WHERE candidate_id = ''e44aa283528e6fde7d542194''',
+    'SELECT * FROM candidate_attachments WHERE candidate_id = ''BTbkvY2w5ou3z3hdwuKcKzDh''']
+  LOOP
+    BEGIN
+      EXECUTE q;
+      RAISE NOTICE 'no error';
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL,
+        c = PG_EXCEPTION_CONTEXT, s = RETURNED_SQLSTATE;
+      RAISE NOTICE 'SQLSTATE class %, checkr key shown: %, kombo key shown: %',
+        left(s, 2),
+        position('test_checkr_key' in concat(m, d, c)) > 0,
+        position('test_kombo_key' in concat(m, d, c)) > 0;
+    END;
+  END LOOP;
+END $$;
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+
+--
+-- Kombo warnings are not errors: the rows come, the warning goes to the
+-- server log
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT 'regress-' || md5(random()::text) AS warning_token \gset
+\setenv WARNING_TOKEN :warning_token
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/warned-1/\", \"times\": 1, \"action\": \"respond\", \"status\": 200, \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": \"{\\\"status\\\": \\\"success\\\", \\\"data\\\": {\\\"results\\\": [{\\\"id\\\": \\\"w1\\\"}], \\\"next\\\": null}, \\\"warnings\\\": [{\\\"message\\\": \\\"$WARNING_TOKEN\\\"}]}\"}"
+SELECT id FROM candidate_attachments WHERE candidate_id = 'warned-1';
+\! grep -q "$WARNING_TOKEN" "$PG_SERVER_LOG" && echo "warning logged" || echo "warning not logged"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+
+DROP FUNCTION regress_error(text);
+RESET regress.mock_port;
+DROP FOREIGN TABLE candidate_documents, candidate_attachments;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
+DROP SERVER regress_checkr, regress_kombo;
+DROP EXTENSION candidate_docs;

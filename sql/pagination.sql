@@ -1,0 +1,171 @@
+--
+-- pagination: Checkr page/per_page following next_href, Kombo cursors,
+-- pages fetched as rows are consumed (LIMIT), next links to another
+-- origin refused, page loops detected.
+--
+\set mock_port `echo "$MOCK_PORT"`
+SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
+SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
+\setenv REQUESTS 'import json, sys; rs = json.load(sys.stdin); print(len(rs), "requests"); [print(" ", r["method"], r["raw_path"], r["status"]) for r in sorted(rs, key=lambda r: (r["path"], r["seq"]))]'
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\set SHOW_CONTEXT never
+
+CREATE EXTENSION candidate_docs;
+CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'checkr', base_url :'checkr_url', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
+  OPTIONS (api_key 'test_checkr_key');
+CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'kombo', base_url :'kombo_url', max_retries '0',
+           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (api_key 'test_kombo_key');
+CREATE FOREIGN TABLE candidate_documents (
+  id text, candidate_id text, type text, filename text, filesize bigint,
+  content_type text, download_uri text, created_at timestamptz, attrs jsonb,
+  content bytea
+) SERVER regress_checkr;
+CREATE FOREIGN TABLE candidate_attachments (
+  id text, candidate_id text, application_id text, integration_id text,
+  type text, remote_id text, data_url text, file_name text, content_type text,
+  remote_created_at timestamptz, remote_updated_at timestamptz, attrs jsonb,
+  content bytea
+) SERVER regress_kombo;
+
+-- An error's SQLSTATE, message and detail, with the mock's port masked;
+-- NULLs when the query succeeds.
+SET regress.mock_port = :'mock_port';
+CREATE FUNCTION regress_error(query text,
+  OUT state text, OUT message text, OUT detail text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE,
+    message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  message := replace(message, ':' || current_setting('regress.mock_port'), ':PORT');
+  detail := replace(detail, ':' || current_setting('regress.mock_port'), ':PORT');
+END $$;
+
+--
+-- Checkr: 250 documents, 100 per page: 3 requests following next_href
+--
+SELECT count(*), count(DISTINCT id), min(filename COLLATE "C"), max(filename COLLATE "C")
+  FROM candidate_documents WHERE candidate_id = 'many-250';
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- page_size sets per_page
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+ALTER SERVER regress_checkr OPTIONS (ADD page_size '40');
+SELECT count(*), count(DISTINCT id) FROM candidate_documents WHERE candidate_id = 'many-250';
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+ALTER SERVER regress_checkr OPTIONS (DROP page_size);
+-- rows come in the API's order, every page in full
+SELECT id, filename FROM candidate_documents WHERE candidate_id = 'many-250'
+ OFFSET 98 LIMIT 4;
+-- types[] goes along to every page
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+ALTER SERVER regress_checkr OPTIONS (ADD page_size '20');
+SELECT type, count(*) FROM candidate_documents
+ WHERE candidate_id = 'many-250' AND type IN ('consent', 'passport') GROUP BY 1 ORDER BY 1;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+ALTER SERVER regress_checkr OPTIONS (DROP page_size);
+
+--
+-- pages are fetched as rows are consumed: LIMIT 5 over 5000 documents sends
+-- one request
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT id, type, filename FROM candidate_documents
+ WHERE candidate_id = 'many-5000' LIMIT 5;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- EXISTS needs one row
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT EXISTS (SELECT 1 FROM candidate_documents WHERE candidate_id = 'many-5000');
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- a LIMIT inside the first page of a smaller page size
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+ALTER SERVER regress_checkr OPTIONS (ADD page_size '10');
+SELECT count(*) FROM (SELECT id FROM candidate_documents
+                       WHERE candidate_id = 'many-5000' LIMIT 3) s;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+ALTER SERVER regress_checkr OPTIONS (DROP page_size);
+
+--
+-- Kombo: data.next passed back as cursor
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT count(*), count(DISTINCT id), count(DISTINCT remote_id)
+  FROM candidate_attachments WHERE candidate_id = 'many-250';
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT remote_id FROM candidate_attachments WHERE candidate_id = 'many-250' LIMIT 2;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- a cursor is a value in the query string: it is percent-encoded
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/attachments", "times": 1, "action": "next_href", "value": "a b&cursor=x#/../"}'
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_attachments WHERE candidate_id = 'many-250' $$);
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- a next_href to another scheme, host or port is refused: the key never
+-- leaves the API's origin
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/", "times": 2, "action": "next_href", "value": "http://evil.example.com/checkr/v1/candidates/many-250/documents?page=2&per_page=100"}'
+\set VERBOSITY terse
+SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250';  -- ERROR
+\set VERBOSITY default
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/\", \"times\": 1, \"action\": \"next_href\", \"value\": \"https://127.0.0.1:$MOCK_PORT/checkr/v1/candidates/many-250/documents?page=2&per_page=100\"}"
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/", "times": 1, "action": "next_href", "value": "http://127.0.0.1:1/checkr/v1/candidates/many-250/documents?page=2&per_page=100"}'
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/\", \"times\": 1, \"action\": \"next_href\", \"value\": \"http://localhost:$MOCK_PORT/checkr/v1/candidates/many-250/documents?page=2&per_page=100\"}"
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+-- user info in the link does not make it the same origin
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/\", \"times\": 1, \"action\": \"next_href\", \"value\": \"http://127.0.0.1:$MOCK_PORT@evil.example.com/checkr/v1/candidates/many-250/documents?page=2\"}"
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+-- only the first pages were requested, nothing went elsewhere
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- a relative link to the same origin is followed
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/documents?per_page", "times": 1, "action": "next_href", "value": "/checkr/v1/candidates/many-250/documents?page=2&per_page=100"}'
+SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250';
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- a page seen twice is an error, not an endless loop
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- page 2 links to itself
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/documents?page=2\", \"action\": \"next_href\", \"value\": \"$MOCK_URL/checkr/v1/candidates/many-250/documents?page=2&per_page=100\"}"
+\set VERBOSITY terse
+SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250';  -- ERROR
+\set VERBOSITY default
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+-- page 1 links back to the first page
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/documents?per_page", "action": "next_href", "value": "/checkr/v1/candidates/many-250/documents?per_page=100"}'
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+-- Kombo: the same cursor again
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/attachments", "action": "next_href", "value": "b2Zmc2V0OjEwMA=="}'
+SELECT * FROM regress_error($$
+  SELECT count(*) FROM candidate_attachments WHERE candidate_id = 'many-250' $$);
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+
+DROP FUNCTION regress_error(text);
+DROP FOREIGN TABLE candidate_documents, candidate_attachments;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
+DROP SERVER regress_checkr, regress_kombo;
+DROP EXTENSION candidate_docs;
