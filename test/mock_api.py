@@ -25,7 +25,7 @@ Control endpoints (not logged, no auth):
 
 A fault rule matches a substring of the raw request target (and optionally a
 method), may let the first "skip" matches through and expires after "times"
-uses:
+uses, and may fire only with a given "probability" (0..1, default 1):
     {"path_contains": "many-7/", "method": "GET", "skip": 0, "times": 1,
      "action": "respond", "status": 502, "headers": {...}, "body": "..."}
 Actions and their parameters: respond (status, headers, body | body_b64),
@@ -35,6 +35,7 @@ huge (bytes), next_href (value).  The parameters may also be nested:
 """
 
 import argparse
+import random
 import base64
 import functools
 import hashlib
@@ -576,8 +577,18 @@ def normalize_rule(rule):
                 return None
     if out.get("times") is not None and out["times"] <= 0:
         return None
+    if out.get("probability") is not None:
+        try:
+            out["probability"] = float(out["probability"])
+        except (TypeError, ValueError):
+            return None
+        if not 0.0 <= out["probability"] <= 1.0:
+            return None
     return out
 
+
+# Draws for probabilistic faults; seeded so that a run can be repeated.
+FAULT_RANDOM = random.Random(20261122)
 
 # ---------------------------------------------------------------------------
 # HTTP handler
@@ -887,6 +898,9 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 if rule.get("skip", 0) > 0:
                     rule["skip"] -= 1
+                    continue
+                if rule.get("probability") is not None and \
+                        FAULT_RANDOM.random() >= rule["probability"]:
                     continue
                 if rule.get("times") is not None:
                     rule["times"] -= 1
