@@ -515,7 +515,8 @@ class LogEntry:
     """One logged request, kept compact; expanded to a dict when listed."""
 
     __slots__ = ("seq", "method", "raw_path", "header_items", "body_len",
-                 "body_sha256", "json", "multipart", "status", "fault")
+                 "body_sha256", "json", "multipart", "status", "fault",
+                 "client_port")
 
     def __init__(self, method, raw_path, header_items, body):
         self.seq = 0
@@ -528,6 +529,7 @@ class LogEntry:
         self.multipart = None
         self.status = None
         self.fault = None
+        self.client_port = None
 
     def as_dict(self):
         path, _, qs = self.raw_path.partition("?")
@@ -539,7 +541,8 @@ class LogEntry:
              "path": path, "query": parse_qs(qs, keep_blank_values=True) if qs else {},
              "headers": headers, "body_len": self.body_len,
              "body_sha256": self.body_sha256, "json": self.json,
-             "status": self.status, "fault": self.fault}
+             "status": self.status, "fault": self.fault,
+             "client_port": self.client_port}
         if self.multipart is not None:
             d["multipart"] = self.multipart
         return d
@@ -861,6 +864,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_request_entry(self, raw, path, body):
         st = STATE
         entry = LogEntry(self.command, raw, self.headers.raw_items(), body)
+        entry.client_port = self.client_address[1]
         if body:
             ctype = self.headers.get("Content-Type", "")
             if ctype.lower().startswith("multipart/"):
