@@ -13,6 +13,15 @@
 --                             ids of the other sample employees ('' = none)
 --   checkr_key, kombo_key     API keys; unset: taken from the environment
 --                             variables CHECKR_API_KEY and KOMBO_API_KEY
+--   demo_writes               on/off: run the write part (a candidate story
+--                             and an uploaded document); unset: on against
+--                             the bundled mock (checkr_url an http:// loopback
+--                             URL), else only if the environment variable
+--                             DEMO_WRITES is 1 -- writing to a real Checkr
+--                             account is opt-in
+--   checkr_report             Checkr report id the story is created for; unset:
+--                             the environment variable CHECKR_REPORT_ID, or a
+--                             sample id against the mock ('' = no story)
 -- The keys are never echoed.
 
 \set ON_ERROR_STOP on
@@ -193,4 +202,90 @@ EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF)
 SELECT e.name, a.type, a.file_name
   FROM hr_employees e
   JOIN candidate_attachments a ON a.candidate_id = e.kombo_candidate_id;
+\endif
+
+\if :use_checkr
+-- The write part. Against the bundled mock it always runs; against a real
+-- Checkr account only when asked for (DEMO_WRITES=1 or -v demo_writes=on),
+-- since it creates a story and uploads a document there.
+\set ECHO none
+\if :{?checkr_url}
+\set checkr_target :checkr_url
+\else
+\set checkr_target ''
+\endif
+SELECT :'checkr_target' ~* '^http://(127(\.[0-9]+){3}|localhost|\[::1\])(:[0-9]+)?(/|$)'
+       AS checkr_is_mock \gset
+\if :{?demo_writes}
+\elif :checkr_is_mock
+\set demo_writes on
+\else
+\set demo_writes `printf '%s' "${DEMO_WRITES:-0}"`
+\endif
+\if :{?checkr_report}
+\elif :checkr_is_mock
+\set checkr_report 'af3393b7d751206c7c67b6e5'
+\else
+\set checkr_report `printf '%s' "${CHECKR_REPORT_ID:-}"`
+\endif
+SELECT lower(:'demo_writes') IN ('1', 'on', 'true', 'yes') AS do_writes,
+       :'checkr_report' <> '' AS have_report \gset
+\set ECHO queries
+
+\if :do_writes
+\if :have_report
+\echo
+\echo '== Writing back: a candidate story, checked before it is sent, then POSTed'
+\echo '   (the third argument is the idempotency key: run it again and Checkr replays'
+\echo '   the first answer instead of creating a second story)'
+SELECT jsonb_pretty(candidate_docs.create_candidate_story(
+  :'checkr_report',
+  '{"content": "Since my case, I have received the following certifications",
+    "documents": [{"filename": "forklift-certificate.pdf",
+                   "tempfile": "https://files.example.com/forklift-certificate.pdf",
+                   "type": "application/pdf"}]}',
+  'candidate-docs-demo-' || :'checkr_report')) AS candidate_story;
+\else
+\echo
+\echo '== Writing back: no candidate story (set CHECKR_REPORT_ID to create one)'
+\endif
+
+\echo
+\echo '== Uploading a document is an INSERT; the content type is detected from the bytes'
+\set ECHO none
+\set QUIET on
+\echo '(demo_pdf: a one-page PDF of 615 bytes, built in the database)'
+CREATE TEMP TABLE demo_pdf AS
+SELECT decode('JVBERi0xLjQKMSAwIG9iago8PCAvVHlwZSAvQ2F0YWxvZyAvUGFnZXMgMiAwIFIgPj4KZW5kb2Jq'
+  'CjIgMCBvYmoKPDwgL1R5cGUgL1BhZ2VzIC9LaWRzIFszIDAgUl0gL0NvdW50IDEgPj4KZW5kb2Jq'
+  'CjMgMCBvYmoKPDwgL1R5cGUgL1BhZ2UgL1BhcmVudCAyIDAgUiAvTWVkaWFCb3ggWzAgMCA2MTIg'
+  'NzkyXSAvQ29udGVudHMgNCAwIFIgL1Jlc291cmNlcyA8PCAvRm9udCA8PCAvRjEgNSAwIFIgPj4g'
+  'Pj4gPj4KZW5kb2JqCjQgMCBvYmoKPDwgL0xlbmd0aCA3MSA+PgpzdHJlYW0KQlQgL0YxIDE4IFRm'
+  'IDcyIDcyMCBUZCAoQ29uc2VudCBmb3JtLCB1cGxvYWRlZCBieSBjYW5kaWRhdGVfZG9jcykgVGog'
+  'RVQKZW5kc3RyZWFtCmVuZG9iago1IDAgb2JqCjw8IC9UeXBlIC9Gb250IC9TdWJ0eXBlIC9UeXBl'
+  'MSAvQmFzZUZvbnQgL0hlbHZldGljYSA+PgplbmRvYmoKeHJlZgowIDYKMDAwMDAwMDAwMCA2NTUz'
+  'NSBmIAowMDAwMDAwMDA5IDAwMDAwIG4gCjAwMDAwMDAwNTggMDAwMDAgbiAKMDAwMDAwMDExNSAw'
+  'MDAwMCBuIAowMDAwMDAwMjQxIDAwMDAwIG4gCjAwMDAwMDAzNjIgMDAwMDAgbiAKdHJhaWxlcgo8'
+  'PCAvU2l6ZSA2IC9Sb290IDEgMCBSID4+CnN0YXJ0eHJlZgo0MzIKJSVFT0YK', 'base64')
+  AS content;
+\set QUIET off
+\set ECHO queries
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+SELECT :'checkr_candidate', 'consent', 'candidate_docs-demo.pdf', content
+  FROM demo_pdf
+RETURNING id, type, filename, filesize, content_type, created_at;
+
+\echo
+\echo '== The new document is now one of the candidate''s documents, bytes and all'
+SELECT d.id, d.type, d.filename, d.filesize, d.content_type, d.created_at,
+       d.content = p.content AS same_bytes
+  FROM candidate_documents d, demo_pdf p
+ WHERE d.candidate_id = :'checkr_candidate' AND d.filename = 'candidate_docs-demo.pdf'
+ ORDER BY d.created_at, d.id;
+\else
+\echo
+\echo '== Writing back: skipped. It creates a candidate story for CHECKR_REPORT_ID and'
+\echo '   uploads a one-page PDF for CHECKR_CANDIDATE_ID in the Checkr account: set'
+\echo '   DEMO_WRITES=1 to run it'
+\endif
 \endif

@@ -1,0 +1,332 @@
+--
+-- uploads: INSERT INTO candidate_documents is one multipart POST per row
+-- (fields "type" and "file"); the bytes arrive unchanged; the content type
+-- is detected from the bytes; what cannot be uploaded is refused before
+-- anything is sent; RETURNING gives the created document; every POST has
+-- its own Idempotency-Key, kept across retries.
+--
+\set mock_port `echo "$MOCK_PORT"`
+SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
+SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
+-- requests the mock received: count, then method, path and status
+\setenv REQUESTS 'import json, sys; rs = json.load(sys.stdin); print(len(rs), "requests"); [print(" ", r["method"], r["raw_path"], r["status"]) for r in sorted(rs, key=lambda r: (r["path"], r["seq"]))]'
+-- the mock's creation counter
+\setenv CREATED 'import json, sys; print("documents created:", json.load(sys.stdin)["documents_created"])'
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- error contexts hold the mock's port: shown, masked, by regress_error below
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+
+CREATE EXTENSION candidate_docs;
+CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'checkr', base_url :'checkr_url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
+  OPTIONS (api_key 'test_checkr_key');
+CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'kombo', base_url :'kombo_url',
+           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
+  OPTIONS (api_key 'test_kombo_key');
+IMPORT FOREIGN SCHEMA checkr FROM SERVER regress_checkr INTO public;
+IMPORT FOREIGN SCHEMA kombo FROM SERVER regress_kombo INTO public;
+
+-- The POSTs in a request log (the mock's /_mock/requests, as jsonb), oldest
+-- first: path, status, Idempotency-Key, the multipart "type" field and the
+-- file part.
+CREATE FUNCTION regress_posts(log jsonb,
+  OUT seq int, OUT path text, OUT status int, OUT idem_key text,
+  OUT type_field text, OUT nfiles int, OUT part_name text, OUT filename text,
+  OUT content_type text, OUT len bigint, OUT sha256 text)
+RETURNS SETOF record LANGUAGE sql AS $$
+  SELECT (r->>'seq')::int, r->>'path', (r->>'status')::int,
+         r->'headers'->>'idempotency-key',
+         r->'multipart'->'fields'->>'type',
+         jsonb_array_length(r->'multipart'->'files'),
+         f->>'name', f->>'filename', f->>'content_type',
+         (f->>'len')::bigint, f->>'sha256'
+    FROM jsonb_array_elements(log) AS r
+    LEFT JOIN LATERAL jsonb_array_elements(r->'multipart'->'files') AS f ON true
+   WHERE r->>'method' = 'POST'
+   ORDER BY 1
+$$;
+-- An error's SQLSTATE, message, detail and first context line (the mock's
+-- port masked); NULLs when the statement succeeds.
+SET regress.mock_port = :'mock_port';
+CREATE FUNCTION regress_error(query text,
+  OUT state text, OUT message text, OUT detail text, OUT context text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+    detail = PG_EXCEPTION_DETAIL, context = PG_EXCEPTION_CONTEXT;
+  context := replace(split_part(context, E'\n', 1),
+                     ':' || current_setting('regress.mock_port'), ':PORT');
+END $$;
+-- RFC 4122 version 4 UUIDs, lowercase as generated
+CREATE FUNCTION regress_is_uuid4(s text) RETURNS boolean LANGUAGE sql AS $$
+  SELECT s ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+$$;
+
+--
+-- the bytes arrive byte for byte: 0 B, 1 B, 1 MB and 20 MB. Every byte
+-- value occurs (CR, LF, "-" and NUL included, which a multipart encoder
+-- must not disturb); the 0 B and 1 B files give their content type, the
+-- others are detected as PDF from "%PDF-".
+--
+CREATE TEMP TABLE regress_files (filename text, content bytea, content_type text);
+INSERT INTO regress_files
+SELECT f.filename,
+       f.magic || decode(repeat(b.hex, f.blocks), 'hex') || f.tail,
+       f.content_type
+  FROM (SELECT string_agg(lpad(to_hex(i), 2, '0'), '' ORDER BY i) AS hex
+          FROM generate_series(0, 255) AS i) AS b,
+       (VALUES ('empty.pdf', ''::bytea, 0, ''::bytea, 'application/pdf'),
+               ('one.png', '\x89'::bytea, 0, ''::bytea, 'image/png'),
+               ('one-mb.pdf', '\x255044462d'::bytea, 4096, '\x0d0a2d2d'::bytea, NULL),
+               ('twenty-mb.pdf', '\x255044462d'::bytea, 81920, '\x2525454f460a'::bytea, NULL))
+         AS f(filename, magic, blocks, tail, content_type);
+SELECT filename, length(content) AS bytes, substring(content FOR 5) AS head,
+       content_type
+  FROM regress_files ORDER BY length(content);
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+SELECT 'e44aa283528e6fde7d542194', 'consent', filename, content, content_type
+  FROM regress_files ORDER BY length(content)
+RETURNING filename, filesize, content_type, type, candidate_id;
+\set log `curl -s "$MOCK_URL/_mock/requests"`
+-- what the mock received, compared with the table: all true
+SELECT p.filename, p.path, p.status, p.type_field, p.nfiles, p.part_name,
+       p.content_type, p.len,
+       p.len = length(f.content) AS same_length,
+       p.sha256 = encode(sha256(f.content), 'hex') AS same_sha256
+  FROM regress_posts(:'log') AS p
+  LEFT JOIN regress_files AS f USING (filename)
+ ORDER BY p.seq;
+-- and the mock serves back what it received
+SELECT d.filename, length(d.content) AS bytes, d.content = f.content AS same_bytes
+  FROM candidate_documents AS d JOIN regress_files AS f USING (filename)
+ WHERE d.candidate_id = 'e44aa283528e6fde7d542194'
+ ORDER BY length(d.content);
+DROP TABLE regress_files;
+
+--
+-- content_type detected from the magic bytes
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+CREATE TEMP TABLE regress_magic (filename text, content bytea);
+INSERT INTO regress_magic VALUES
+  ('doc.pdf',   '\x255044462d312e370a'::bytea),                     -- %PDF-1.7
+  ('img.png',   '\x89504e470d0a1a0a0000000d49484452'::bytea),       -- \x89PNG\r\n\x1a\n
+  ('img.jpg',   '\xffd8ffe000104a464946'::bytea),                   -- JFIF
+  ('img87.gif', '\x474946383761010001'::bytea),                     -- GIF87a
+  ('img89.gif', '\x474946383961010001'::bytea),                     -- GIF89a
+  ('img.bmp',   '\x424d3a000000000000003600000028000000'::bytea),   -- BM + header
+  ('le.tiff',   '\x49492a0008000000'::bytea),                       -- II*\0
+  ('be.tiff',   '\x4d4d002a00000008'::bytea),                       -- MM\0*
+  ('img.heic',  '\x0000001866747970686569630000000068656963'::bytea); -- ....ftypheic
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+SELECT '5f1c2e3a4b5c6d7e8f901234', 'passport', filename, content
+  FROM regress_magic ORDER BY filename
+RETURNING filename, content_type;
+\set log `curl -s "$MOCK_URL/_mock/requests"`
+SELECT p.filename, p.content_type, p.status,
+       p.sha256 = encode(sha256(m.content), 'hex') AS same_sha256
+  FROM regress_posts(:'log') AS p
+  LEFT JOIN regress_magic AS m USING (filename)
+ ORDER BY p.seq;
+-- a given content_type is used as given, not replaced by the detected one
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+VALUES ('5f1c2e3a4b5c6d7e8f901234', 'passport', 'given.jpg',
+        '\x255044462d312e370a'::bytea, 'image/jpg')
+RETURNING filename, content_type;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c 'import json, sys; [print(f["filename"], f["content_type"]) for r in json.load(sys.stdin) for f in r.get("multipart", {}).get("files", []) if f["filename"] == "given.jpg"]'
+DROP TABLE regress_magic;
+
+--
+-- refused before anything is sent
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- a content type outside Checkr's list, given or detected from nothing
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'notes.txt',
+        convert_to('plain text', 'UTF8'), 'text/plain');  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'cv.docx',
+        '\x504b0304'::bytea,
+        'application/vnd.openxmlformats-officedocument.wordprocessingml.document');  -- ERROR
+-- undetectable bytes and no content_type: plain text, a ZIP, an MP4
+-- (ftyp, but not a HEIC brand), nothing at all
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'notes.txt',
+        convert_to('plain text', 'UTF8'));  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'cv.zip', '\x504b0304'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'clip.mp4',
+        '\x00000018667479706d7034320000000069736f6d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'empty.pdf', ''::bytea);  -- ERROR
+-- each required column missing from the column list ...
+INSERT INTO candidate_documents (type, filename, content)
+VALUES ('consent', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf');  -- ERROR
+-- ... or NULL
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES (NULL, 'consent', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', NULL, 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', NULL, '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', NULL);  -- ERROR
+-- ... or not a column of the table at all
+CREATE FOREIGN TABLE regress_notype (candidate_id text, filename text, content bytea)
+  SERVER regress_checkr;
+INSERT INTO regress_notype
+VALUES ('e44aa283528e6fde7d542194', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+DROP FOREIGN TABLE regress_notype;
+-- Kombo takes no uploads; UPDATE and DELETE are refused
+INSERT INTO candidate_attachments (candidate_id, type, file_name, content)
+VALUES ('BTbkvY2w5ou3z3hdwuKcKzDh', 'CV', 'cv.pdf', '\x255044462d'::bytea);  -- ERROR
+COPY candidate_attachments (candidate_id, type) FROM STDIN;  -- ERROR
+BTbkvY2w5ou3z3hdwuKcKzDh	CV
+\.
+UPDATE candidate_documents SET type = 'consent'
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+DELETE FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+DELETE FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194' AND id = 'd0000000000000000000aa01';  -- ERROR
+UPDATE candidate_attachments SET type = 'CV'
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh';  -- ERROR
+-- none of the above sent a request
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- RETURNING * and RETURNING some columns: the created document's fields
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+CREATE TEMP TABLE regress_created AS
+WITH ins AS (
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  VALUES ('5f1c2e3a4b5c6d7e8f901234', 'driver_license', 'licence.jpg',
+          '\xffd8ffe000104a464946000101'::bytea)
+  RETURNING *
+)
+SELECT *, now() AS inserted_at FROM ins;
+\x on
+SELECT id ~ '^[0-9a-f]{24}$' AS id_is_checkr_id, candidate_id, type, filename,
+       filesize, content_type,
+       replace(replace(download_uri, :'mock_port', 'PORT'), id, 'ID') AS download_uri,
+       created_at BETWEEN date_trunc('second', inserted_at) - interval '1 minute'
+                      AND inserted_at + interval '1 minute' AS created_now,
+       attrs - 'id' - 'created_at' - 'download_uri' AS attrs,
+       attrs->>'id' = id AS attrs_id, content
+  FROM regress_created;
+\x off
+-- the document is now in the candidate's listing, as RETURNING said
+SELECT d.id = c.id AS same_id, d.type, d.filename, d.filesize, d.content_type,
+       d.created_at = c.created_at AS same_created_at
+  FROM candidate_documents AS d JOIN regress_created AS c USING (candidate_id, id)
+ WHERE d.candidate_id = '5f1c2e3a4b5c6d7e8f901234';
+DROP TABLE regress_created;
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('5f1c2e3a4b5c6d7e8f901234', 'consent', 'consent.pdf', '\x255044462d0a'::bytea)
+RETURNING filename, filesize, content_type, length(id) AS id_length, candidate_id;
+-- a table with other columns, in another order, and one under column_name
+CREATE FOREIGN TABLE regress_upload (
+  bytes bytea OPTIONS (column_name 'content'),
+  name text OPTIONS (column_name 'filename'),
+  kind text OPTIONS (column_name 'type'),
+  candidate_id text,
+  object text,
+  size integer OPTIONS (column_name 'filesize')
+) SERVER regress_checkr;
+INSERT INTO regress_upload (candidate_id, kind, name, bytes)
+VALUES ('5f1c2e3a4b5c6d7e8f901234', 'consent', 'renamed.pdf', '\x255044462d0a0a'::bytea)
+RETURNING name, kind, object, size;
+DROP FOREIGN TABLE regress_upload;
+-- three uploads and the one listing: RETURNING sends nothing more
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- INSERT ... SELECT: one POST per row, each with its own UUID v4 key
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+SELECT 'e44aa283528e6fde7d542194', 'consent', 'batch-' || i || '.pdf',
+       '\x255044462d'::bytea || int4send(i)
+  FROM generate_series(1, 4) AS i;
+\set log `curl -s "$MOCK_URL/_mock/requests"`
+SELECT filename, path, status, regress_is_uuid4(idem_key) AS key_is_uuid4
+  FROM regress_posts(:'log') ORDER BY seq;
+SELECT count(*) AS posts, count(DISTINCT idem_key) AS distinct_keys
+  FROM regress_posts(:'log');
+\! curl -s "$MOCK_URL/_mock/stats" | python3 -c "$CREATED"
+-- COPY uploads too
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+COPY candidate_documents (candidate_id, type, filename, content) FROM STDIN;
+e44aa283528e6fde7d542194	consent	copied.pdf	\\x255044462d312e340a
+\.
+\set log `curl -s "$MOCK_URL/_mock/requests"`
+SELECT filename, type_field, content_type, len, status,
+       regress_is_uuid4(idem_key) AS key_is_uuid4
+  FROM regress_posts(:'log') ORDER BY seq;
+
+--
+-- an API error: SQLSTATE class HV, the API's message in DETAIL
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('missing-x', 'consent', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+SELECT left(state, 2) AS class, message, detail, context FROM regress_error($$
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  VALUES ('missing-x', 'consent', 'a.pdf', '\x255044462d'::bytea) $$);
+-- a 4xx is not retried: one request for each of the two statements
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+\! curl -s "$MOCK_URL/_mock/stats" | python3 -c "$CREATED"
+
+--
+-- a 503 on the first attempt: retried once with the same key, created once
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/e44aa283528e6fde7d542194/documents", "method": "POST", "times": 1, "action": "respond", "status": 503, "headers": {"Content-Type": "application/json"}, "body": "{\"error\": \"Service unavailable\"}"}'
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'retried.pdf', '\x255044462d'::bytea)
+RETURNING filename, filesize;
+\set log `curl -s "$MOCK_URL/_mock/requests"`
+SELECT filename, status, len, regress_is_uuid4(idem_key) AS key_is_uuid4
+  FROM regress_posts(:'log') ORDER BY seq;
+SELECT count(*) AS posts, count(DISTINCT idem_key) AS distinct_keys
+  FROM regress_posts(:'log');
+\! curl -s "$MOCK_URL/_mock/stats" | python3 -c "$CREATED"
+SELECT count(*) AS listed FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194' AND filename = 'retried.pdf';
+
+--
+-- EXPLAIN shows the endpoint, and sends nothing
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+EXPLAIN (COSTS OFF)
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea);
+EXPLAIN (VERBOSE, COSTS OFF)
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea)
+RETURNING id;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+DROP FUNCTION regress_posts(jsonb), regress_error(text), regress_is_uuid4(text);
+RESET regress.mock_port;
+DROP FOREIGN TABLE candidate_documents, candidate_attachments;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
+DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
+DROP SERVER regress_checkr, regress_kombo;
+DROP EXTENSION candidate_docs;
