@@ -15,6 +15,8 @@
 #   KOMBO_CANDIDATE_ID     a Kombo candidate id whose attachments to list
 #   KOMBO_BASE_URL         optional, e.g. https://api.us.kombo.dev/v1
 # With only one API's key set, the other API's part of the demo is skipped.
+# Against the real Checkr API the demo writes (an upload and, with
+# CHECKR_REPORT_ID, a candidate story) only when DEMO_WRITES=1.
 # The keys reach psql through the environment, never its command line, and
 # are not echoed.
 set -euo pipefail
