@@ -3,34 +3,8 @@
 -- loop, one request per distinct outer id; LEFT JOIN, semi-join, = ANY of a
 -- sub-select; results equal those of the same ids given as a list.
 --
-\set mock_port `echo "$MOCK_PORT"`
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
-\setenv REQUESTS 'import json, sys; rs = json.load(sys.stdin); print(len(rs), "requests"); [print(" ", r["method"], r["raw_path"], r["status"]) for r in sorted(rs, key=lambda r: (r["path"], r["seq"]))]'
+\i sql/include/setup.sql
 \setenv COUNT 'import collections, json, sys; rs = json.load(sys.stdin); c = collections.Counter(r["path"] for r in rs); print(len(rs), "requests,", len(c), "distinct paths, most requests for one path:", max(c.values(), default=0))'
-\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
-
-CREATE EXTENSION candidate_docs;
-CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'checkr', base_url :'checkr_url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
-  OPTIONS (api_key 'test_checkr_key');
-CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'kombo', base_url :'kombo_url',
-           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
-  OPTIONS (api_key 'test_kombo_key');
-CREATE FOREIGN TABLE candidate_documents (
-  id text, candidate_id text, type text, filename text, filesize bigint,
-  content_type text, download_uri text, created_at timestamptz, attrs jsonb,
-  content bytea
-) SERVER regress_checkr;
-CREATE FOREIGN TABLE candidate_attachments (
-  id text, candidate_id text, application_id text, integration_id text,
-  type text, remote_id text, data_url text, file_name text, content_type text,
-  remote_created_at timestamptz, remote_updated_at timestamptz, attrs jsonb,
-  content bytea
-) SERVER regress_kombo;
 
 -- Ann and Dee share a candidate; Eve has none; Fay's is unknown to Checkr
 CREATE TABLE hr_employees (emp_id int PRIMARY KEY, name text, candidate_id text);

@@ -4,28 +4,12 @@
 -- or a fresh UUID v4, the same across retries) and returns the created
 -- CandidateStory; API errors are ERRORs of SQLSTATE class HV.
 --
-\set mock_port `echo "$MOCK_PORT"`
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
--- requests the mock received: count, then method, path and status
-\setenv REQUESTS 'import json, sys; rs = json.load(sys.stdin); print(len(rs), "requests"); [print(" ", r["method"], r["raw_path"], r["status"]) for r in sorted(rs, key=lambda r: (r["path"], r["seq"]))]'
+\i sql/include/setup.sql
 -- the mock's creation counter
 \setenv CREATED 'import json, sys; print("stories created:", json.load(sys.stdin)["stories_created"])'
-\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 -- error contexts hold the mock's port: shown, masked, by regress_error below
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
-
-CREATE EXTENSION candidate_docs;
-CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'checkr', base_url :'checkr_url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
-  OPTIONS (api_key 'test_checkr_key');
-CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'kombo', base_url :'kombo_url',
-           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
-  OPTIONS (api_key 'test_kombo_key');
 
 \df candidate_docs.create_candidate_story
 
@@ -383,6 +367,7 @@ SELECT path, status, idem_key FROM regress_posts(:'log') ORDER BY seq;
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 DROP FUNCTION regress_posts(jsonb), regress_error(text), regress_is_uuid4(text);
 RESET regress.mock_port;
+DROP FOREIGN TABLE candidate_documents, candidate_attachments;
 DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
 DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
 DROP SERVER regress_checkr, regress_kombo;

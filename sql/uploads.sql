@@ -5,30 +5,12 @@
 -- anything is sent; RETURNING gives the created document; every POST has
 -- its own Idempotency-Key, kept across retries.
 --
-\set mock_port `echo "$MOCK_PORT"`
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
--- requests the mock received: count, then method, path and status
-\setenv REQUESTS 'import json, sys; rs = json.load(sys.stdin); print(len(rs), "requests"); [print(" ", r["method"], r["raw_path"], r["status"]) for r in sorted(rs, key=lambda r: (r["path"], r["seq"]))]'
+\i sql/include/setup.sql
 -- the mock's creation counter
 \setenv CREATED 'import json, sys; print("documents created:", json.load(sys.stdin)["documents_created"])'
-\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 -- error contexts hold the mock's port: shown, masked, by regress_error below
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
-
-CREATE EXTENSION candidate_docs;
-CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'checkr', base_url :'checkr_url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
-  OPTIONS (api_key 'test_checkr_key');
-CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'kombo', base_url :'kombo_url',
-           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
-  OPTIONS (api_key 'test_kombo_key');
-IMPORT FOREIGN SCHEMA checkr FROM SERVER regress_checkr INTO public;
-IMPORT FOREIGN SCHEMA kombo FROM SERVER regress_kombo INTO public;
 
 -- The POSTs in a request log (the mock's /_mock/requests, as jsonb), oldest
 -- first: path, status, Idempotency-Key, the multipart "type" field and the
