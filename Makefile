@@ -6,11 +6,20 @@
 #   make deps            install the build and test packages that are missing (apt-get)
 #   make test            deps + build + install + throwaway cluster and mock API +
 #                        pg_regress + TAP tests (test/run_tests.sh)
+#                        + a short fuzzing run (FUZZ_SECONDS=15 per target)
+#   make test-asan       the same tests against an ASan+UBSan build of the
+#                        extension, loaded by a server with the ASan runtime
+#                        preloaded; any sanitizer report fails (SANITIZE=1
+#                        make test is the same; see test/sanitize.sh)
+#   make fuzz            libFuzzer targets in test/fuzz, FUZZ_SECONDS (default
+#                        60) each (test/fuzz/run.sh)
 #   make demo            the same setup, then runs test/demo.sql (test/demo.sh)
 #   make bench           bench/run
 #
 # PG_CONFIG selects the PostgreSQL installation; PG_MAJOR=NN is a shortcut for
-# /usr/lib/postgresql/NN/bin/pg_config.
+# /usr/lib/postgresql/NN/bin/pg_config. SANITIZE=1 builds with
+# -fsanitize=address,undefined (such a build loads only into a server that
+# preloads libasan).
 
 EXTENSION  = candidate_docs
 MODULE_big = candidate_docs
@@ -24,6 +33,11 @@ REGRESS    = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 PG_CFLAGS += -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-clobbered \
 	-Wno-missing-field-initializers -Wno-sign-compare
+
+ifeq ($(SANITIZE),1)
+PG_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+SHLIB_LINK += -fsanitize=address,undefined
+endif
 
 HAVE_PKG_CONFIG := $(shell pkg-config --exists libcurl jansson 2>/dev/null && echo yes)
 ifeq ($(HAVE_PKG_CONFIG),yes)
@@ -56,13 +70,20 @@ clean:
 	rm -rf results/ regression.diffs regression.out
 endif
 
-.PHONY: deps test demo bench
+.PHONY: deps test test-asan fuzz demo bench
 
 deps:
 	bash test/deps.sh
 
 test:
 	bash test/run_tests.sh
+
+test-asan:
+	SANITIZE=1 bash test/run_tests.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash test/fuzz/run.sh
 
 demo:
 	bash test/demo.sh

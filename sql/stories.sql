@@ -124,6 +124,9 @@ SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
   '{"content": "x", "report_id": "af3393b7d751206c7c67b6e5"}', server => 'regress_checkr');  -- ERROR
 SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
   '{"content": "x", "Documents": []}', server => 'regress_checkr');  -- ERROR
+-- a long unknown key is quoted in part, cut between characters
+SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
+  jsonb_build_object('content', 'x', repeat('é', 300), 1), server => 'regress_checkr');  -- ERROR
 -- NULL or empty arguments
 SELECT candidate_docs.create_candidate_story(NULL, '{"content": "x"}',
   server => 'regress_checkr');  -- ERROR

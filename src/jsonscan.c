@@ -417,13 +417,18 @@ key_equals(const CdJsonDoc *doc, int t, const char *key)
 {
 	const CdJsonTok *tok = &doc->toks[t];
 	size_t		n = tok->end - tok->start;
-	char		buf[128];
+	char		small[128];
+	char	   *buf = small;
+	bool		equal;
 
 	if (!tok->escaped)
 		return strlen(key) == n && memcmp(doc->text + tok->start, key, n) == 0;
-	if (n >= sizeof(buf) || cd_json_unescape(doc, t, buf) < 0)
+	if (n >= sizeof(small) && (buf = malloc(n + 1)) == NULL)
 		return false;
-	return strcmp(buf, key) == 0;
+	equal = cd_json_unescape(doc, t, buf) >= 0 && strcmp(buf, key) == 0;
+	if (buf != small)
+		free(buf);
+	return equal;
 }
 
 /*

@@ -31,6 +31,11 @@
 # Server settings: pg_cron preloaded with cron.database_name =
 # '$CRON_DATABASE' (default contrib_regression), trust authentication,
 # fsync off. MOCK_API may name another mock script (default test/mock_api.py).
+#
+# CLUSTER_SERVER_ENV: "NAME=VALUE ..." (values without spaces) set for the
+# server alone, on start and on restart: pg_ctl and the postmaster it starts,
+# not psql or the tests. Empty by default. `make test-asan` uses it to preload
+# the ASan runtime (LD_PRELOAD) and to give the sanitizer options.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -44,6 +49,19 @@ free_port() {
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
+}
+
+# server_ctl DIR ARGS...: pg_ctl on DIR's data directory, as the server's
+# user, in the environment CLUSTER_SERVER_ENV gave at start (DIR/server.env)
+server_ctl() {
+	local dir=$1 envs=()
+	shift
+	[ -s "$dir/server.env" ] && read -r -a envs <"$dir/server.env"
+	if [ ${#envs[@]} -gt 0 ]; then
+		as_postgres env "${envs[@]}" "$bindir/pg_ctl" -D "$dir/data" "$@"
+	else
+		as_postgres "$bindir/pg_ctl" -D "$dir/data" "$@"
+	fi
 }
 
 print_env() {
@@ -75,8 +93,8 @@ start_server() {
 		logging_collector = off
 		fsync = off
 	EOF
-	as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		start >/dev/null ||
+	printf '%s\n' "${CLUSTER_SERVER_ENV:-}" >"$dir/server.env"
+	server_ctl "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null ||
 		{ tail -n 50 "$dir/server.log" >&2; die "the server did not start"; }
 	echo "$port"
 }
@@ -154,8 +172,7 @@ cmd_resetdb() {
 	local dir=$1
 	"$bindir/psql" -X -q -d postgres -v ON_ERROR_STOP=1 \
 		-c "DROP DATABASE IF EXISTS \"$cron_db\" WITH (FORCE)"
-	as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast \
-		-w -t 60 restart >/dev/null
+	server_ctl "$dir" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
 }
 
 case "${1:-}" in

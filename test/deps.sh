@@ -9,6 +9,9 @@
 #   libjansson-dev             JSON parser
 #   postgresql-NN-cron         pg_cron, preloaded by the test cluster
 #   libipc-run-perl            IPC::Run, for the TAP tests
+#   clang-14                   the fuzz targets (test/fuzz, libFuzzer)
+#   libclang-rt-14-dev         clang's sanitizer runtimes, LeakSanitizer included
+# (`make test-asan` uses gcc's own libasan, which comes with gcc.)
 # Nothing is done (no apt-get update either) when all are installed.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -20,6 +23,8 @@ packages=(
 	libjansson-dev
 	"postgresql-$major-cron"
 	libipc-run-perl
+	clang-14
+	libclang-rt-14-dev
 )
 
 installed() {

@@ -10,26 +10,51 @@
 #     PG_BINDIR, PG_SERVER_LOG, MOCK_PORT, MOCK_URL, MOCK_API, ...) and
 #     test/t/lib in PERL5LIB and PG_BINDIR first in PATH
 #  6. the cluster and the mock are stopped, whatever happened
+#  7. test/fuzz/run.sh runs each libFuzzer target for FUZZ_SECONDS (default
+#     15 here; 0 skips)
+#
+# SANITIZE=1 (`make test-asan`): step 2 is test/sanitize.sh instead, which
+# builds a copy of the tree with ASan and UBSan and installs it into a private
+# copy of the PostgreSQL installation; steps 3-6 run in that copy, with the
+# server started under the ASan runtime, and any sanitizer report is a
+# failure. Step 7 is left out.
 #
 # Exits non-zero if any step or test failed. KEEP_TMP=1 keeps the cluster's
-# directory (server log, mock log) for inspection.
+# directory (server log, mock log) and the sanitizer build for inspection.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT" || exit 1
 
 bash test/deps.sh || die "installing dependencies failed"
-PG_CONFIG=$(pg_config_cmd)
-export PG_CONFIG
-make PG_CONFIG="$PG_CONFIG" || die "build failed"
-run_root make PG_CONFIG="$PG_CONFIG" install || die "make install failed"
+sanitize=${SANITIZE:-0}
+if [ "$sanitize" = 1 ]; then
+	sanitize_env=$(bash test/sanitize.sh prepare) || die "the sanitizer build failed"
+	eval "$sanitize_env"
+	trap 'bash test/sanitize.sh clean "$SANITIZE_DIR"' EXIT
+	# everything below runs in the copy that was built
+	REPO_ROOT=$SANITIZE_TREE
+	cd "$REPO_ROOT" || exit 1
+else
+	PG_CONFIG=$(pg_config_cmd)
+	export PG_CONFIG
+	make PG_CONFIG="$PG_CONFIG" || die "build failed"
+	run_root make PG_CONFIG="$PG_CONFIG" install || die "make install failed"
+fi
 
+stop_all() {
+	bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
+	[ "$sanitize" = 1 ] && bash test/sanitize.sh clean "$SANITIZE_DIR"
+}
 cluster_env=$(bash test/cluster.sh start) || die "starting the test cluster failed"
 eval "$cluster_env"
-trap 'bash test/cluster.sh stop "$TEST_CLUSTER_DIR"' EXIT
+trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 failed=0
+if [ "$sanitize" = 1 ]; then
+	bash test/sanitize.sh verify "$SANITIZE_DIR" || failed=1
+fi
 
 shopt -s nullglob
 regress=(sql/*.sql)
@@ -63,7 +88,24 @@ fi
 if [ "$failed" -ne 0 ]; then
 	say "==== server log (last 100 lines) ===="
 	tail -n 100 "$PG_SERVER_LOG" >&2
-	say "make test: FAILED"
+fi
+
+# the cluster is stopped before the sanitizer reports are read (a process
+# may report as it exits) and before fuzzing, which needs no cluster
+trap - EXIT
+[ "$sanitize" = 1 ] && cp "$PG_SERVER_LOG" "$SANITIZE_DIR/server.log"
+bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
+if [ "$sanitize" = 1 ]; then
+	bash test/sanitize.sh check "$SANITIZE_DIR" "$SANITIZE_DIR/server.log" || failed=1
+	bash test/sanitize.sh clean "$SANITIZE_DIR"
+	target="make test-asan"
+else
+	FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash test/fuzz/run.sh || failed=1
+	target="make test"
+fi
+
+if [ "$failed" -ne 0 ]; then
+	say "$target: FAILED"
 	exit 1
 fi
-say "make test: all tests passed"
+say "$target: all tests passed"
