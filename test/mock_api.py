@@ -516,7 +516,7 @@ class LogEntry:
 
     __slots__ = ("seq", "method", "raw_path", "header_items", "body_len",
                  "body_sha256", "json", "multipart", "status", "fault",
-                 "client_port")
+                 "client_port", "started", "finished")
 
     def __init__(self, method, raw_path, header_items, body):
         self.seq = 0
@@ -530,6 +530,8 @@ class LogEntry:
         self.status = None
         self.fault = None
         self.client_port = None
+        self.started = time.monotonic()
+        self.finished = None
 
     def as_dict(self):
         path, _, qs = self.raw_path.partition("?")
@@ -542,7 +544,8 @@ class LogEntry:
              "headers": headers, "body_len": self.body_len,
              "body_sha256": self.body_sha256, "json": self.json,
              "status": self.status, "fault": self.fault,
-             "client_port": self.client_port}
+             "client_port": self.client_port,
+             "started": self.started, "finished": self.finished}
         if self.multipart is not None:
             d["multipart"] = self.multipart
         return d
@@ -749,6 +752,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         if self.entry is not None:
             self.entry.status = status
+            self.entry.finished = time.monotonic()
 
     def send_json(self, status, body, extra=()):
         if not isinstance(body, bytes):
