@@ -68,7 +68,7 @@ struct CdFetch
 	List	   *active;			/* started streams with pages to come */
 	List	   *queue;			/* CdPage ready for the executor */
 	int			inflight;
-	dlist_head	live_pages;		/* every page holding a jansson root */
+	dlist_head	live_pages;		/* every page holding a body and tokens */
 	int			runs;
 	bool		rescans_expected;	/* cache from the first run on */
 	HTAB	   *cache;

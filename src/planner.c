@@ -463,7 +463,7 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *filter_index = NIL;
 	List	   *filter_is_list = NIL;
 	List	   *explain_filters = NIL;
-	List	   *private;
+	List	   *scan_private;
 
 	if (best_path->fdw_private != NIL)
 		match_clause(linitial_node(RestrictInfo, best_path->fdw_private)->clause,
@@ -494,12 +494,12 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 															&info->filters[f])));
 	}
 
-	private = list_make3(makeInteger(key.is_list), filter_index, filter_is_list);
-	private = lappend(private, needed_columns(baserel, local_quals));
-	private = lappend(private,
+	scan_private = list_make3(makeInteger(key.is_list), filter_index, filter_is_list);
+	scan_private = lappend(scan_private, needed_columns(baserel, local_quals));
+	scan_private = lappend(scan_private,
 					  makeString(describe_match(root, "candidate_id", &key)));
-	private = lappend(private, explain_filters);
-	private = lappend(private, makeInteger(best_path->fdw_private != NIL));
-	return make_foreignscan(tlist, local_quals, baserel->relid, exprs, private,
+	scan_private = lappend(scan_private, explain_filters);
+	scan_private = lappend(scan_private, makeInteger(best_path->fdw_private != NIL));
+	return make_foreignscan(tlist, local_quals, baserel->relid, exprs, scan_private,
 							NIL, NIL, outer_plan);
 }
