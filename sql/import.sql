@@ -2,23 +2,9 @@
 -- import: IMPORT FOREIGN SCHEMA creates the table of the server's api, with
 -- the contract's columns; LIMIT TO and EXCEPT; the remote schema name is free.
 --
-\set mock_port `echo "$MOCK_PORT"`
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
-SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
-\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\i sql/include/setup.sql
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
-
-CREATE EXTENSION candidate_docs;
-CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'checkr', base_url :'checkr_url');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
-  OPTIONS (api_key 'test_checkr_key');
-CREATE SERVER regress_kombo FOREIGN DATA WRAPPER candidate_docs
-  OPTIONS (api 'kombo', base_url :'kombo_url',
-           integration_id 'workday:HWUTwvyx2wLoSUHphiWVrp28');
-CREATE USER MAPPING FOR CURRENT_USER SERVER regress_kombo
-  OPTIONS (api_key 'test_kombo_key');
 
 --
 -- one table per server, whatever the remote schema is called
@@ -86,6 +72,7 @@ IMPORT FOREIGN SCHEMA x FROM SERVER regress_nomapping INTO regress_import;
 DROP SCHEMA regress_import CASCADE;
 DROP SERVER regress_nomapping;
 
+DROP FOREIGN TABLE candidate_documents, candidate_attachments;
 DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
 DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
 DROP SERVER regress_checkr, regress_kombo;

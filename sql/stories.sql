@@ -25,26 +25,6 @@ RETURNS SETOF record LANGUAGE sql AS $$
    WHERE r->>'method' = 'POST'
    ORDER BY 1
 $$;
--- An error's SQLSTATE, message, detail, hint and first context line (the
--- mock's port masked); NULLs when the statement succeeds.
-SET regress.mock_port = :'mock_port';
-CREATE FUNCTION regress_error(query text,
-  OUT state text, OUT message text, OUT detail text, OUT hint text,
-  OUT context text)
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE query;
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
-    context = PG_EXCEPTION_CONTEXT;
-  context := replace(split_part(context, E'\n', 1),
-                     ':' || current_setting('regress.mock_port'), ':PORT');
-END $$;
--- RFC 4122 version 4 UUIDs, lowercase as generated
-CREATE FUNCTION regress_is_uuid4(s text) RETURNS boolean LANGUAGE sql AS $$
-  SELECT s ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
-$$;
 
 --
 -- each invalid call has its own error, and sends nothing

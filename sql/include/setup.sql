@@ -1,7 +1,8 @@
 --
 -- The set-up most tests share: the mock's URLs, a clean mock, the extension,
--- a server, user mapping and foreign table for each API.  REQUESTS prints
--- the requests the mock received: count, then method, path and status.
+-- a server, user mapping and foreign table for each API, and two helper
+-- functions.  REQUESTS prints the requests the mock received: count, then
+-- method, path and status.
 --
 \set mock_port `echo "$MOCK_PORT"`
 SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
@@ -30,3 +31,42 @@ CREATE FOREIGN TABLE candidate_attachments (
   remote_created_at timestamptz, remote_updated_at timestamptz, attrs jsonb,
   content bytea
 ) SERVER regress_kombo;
+
+-- Run query; if it fails, return the error's SQLSTATE, message, detail, hint
+-- and first context line of its own (the mock's port masked), and whether any
+-- part of the error shows an API key used by the tests, plain or base64 as
+-- in the Authorization header.  NULLs when the query succeeds.
+SET regress.mock_port = :'mock_port';
+CREATE OR REPLACE FUNCTION regress_error(query text,
+  OUT state text, OUT message text, OUT detail text, OUT hint text,
+  OUT context text, OUT key_shown boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  everything text;
+BEGIN
+  EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+    detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT,
+    context = PG_EXCEPTION_CONTEXT;
+  everything := concat_ws(' ', message, detail, hint, context);
+  key_shown := false;
+  FOR i IN 1 .. 4 LOOP
+    key_shown := key_shown OR position((ARRAY['test_checkr_key', 'test_kombo_key',
+      'regress_wrong_key', 'dGVzdF9jaGVja3Jfa2V5'])[i] in everything) > 0;
+  END LOOP;
+  key_shown := key_shown
+    OR position(encode(convert_to('test_checkr_key:', 'UTF8'), 'base64') in everything) > 0
+    OR position(encode(convert_to('regress_wrong_key:', 'UTF8'), 'base64') in everything) > 0;
+  context := split_part(context, E'\n', 1);
+  IF context LIKE 'PL/pgSQL function %' OR context LIKE 'SQL statement %' THEN
+    context := NULL;
+  END IF;
+  message := replace(message, ':' || current_setting('regress.mock_port'), ':PORT');
+  detail := replace(detail, ':' || current_setting('regress.mock_port'), ':PORT');
+  context := replace(context, ':' || current_setting('regress.mock_port'), ':PORT');
+END $$;
+-- RFC 4122 version 4 UUIDs, lowercase as generated
+CREATE OR REPLACE FUNCTION regress_is_uuid4(s text) RETURNS boolean LANGUAGE sql AS $$
+  SELECT s ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+$$;
