@@ -224,10 +224,4 @@ SELECT id FROM candidate_attachments WHERE candidate_id = 'warned-1';
 \! grep -q "$WARNING_TOKEN" "$PG_SERVER_LOG" && echo "warning logged" || echo "warning not logged"
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 
-DROP FUNCTION regress_error(text);
-RESET regress.mock_port;
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

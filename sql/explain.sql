@@ -139,8 +139,4 @@ SELECT * FROM regress_explain($$
 DROP TABLE regress_people;
 DROP FUNCTION regress_explain(text, boolean);
 DROP FUNCTION regress_explain_stats(text);
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

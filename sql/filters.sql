@@ -171,8 +171,4 @@ SELECT id, integration_id FROM regress_checkr_int
 DROP FOREIGN TABLE regress_checkr_int;
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

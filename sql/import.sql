@@ -72,8 +72,4 @@ IMPORT FOREIGN SCHEMA x FROM SERVER regress_nomapping INTO regress_import;
 DROP SCHEMA regress_import CASCADE;
 DROP SERVER regress_nomapping;
 
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

@@ -145,8 +145,4 @@ SELECT d.id AS document, a.id AS attachment
  ORDER BY 1, 2 LIMIT 4;
 
 DROP TABLE regress_outer, regress_by_list, regress_by_join, hr_employees;
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

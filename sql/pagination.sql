@@ -125,9 +125,4 @@ SELECT state, message, detail FROM regress_error($$
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 
-DROP FUNCTION regress_error(text);
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

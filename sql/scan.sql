@@ -259,8 +259,4 @@ SELECT id, length(content), md5(content) FROM candidate_documents
 
 DROP FOREIGN TABLE regress_subset, regress_nested, regress_badtype,
   regress_badtime, regress_badcontent;
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+\i sql/include/teardown.sql

@@ -348,10 +348,5 @@ SELECT path, status, idem_key FROM regress_posts(:'log') ORDER BY seq;
 \! curl -s "$MOCK_URL/_mock/stats" | python3 -c "$CREATED"
 
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
-DROP FUNCTION regress_posts(jsonb), regress_error(text), regress_is_uuid4(text);
-RESET regress.mock_port;
-DROP FOREIGN TABLE candidate_documents, candidate_attachments;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
-DROP USER MAPPING FOR CURRENT_USER SERVER regress_kombo;
-DROP SERVER regress_checkr, regress_kombo;
-DROP EXTENSION candidate_docs;
+DROP FUNCTION regress_posts(jsonb);
+\i sql/include/teardown.sql
