@@ -217,6 +217,8 @@ extern char *cd_column_field(Oid relid, AttrNumber attnum);
  * ----------------------------------------------------------------
  */
 extern char *cd_url_origin(const char *url);
+extern bool cd_url_same_origin(const char *origin, const char *base_url,
+							   const char *url);
 extern bool cd_url_is_loopback(const char *url);
 extern const char *cd_url_check_base(const char *url);
 extern char *cd_url_escape(const char *s);

@@ -451,7 +451,7 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 							strchr(stream->first_url, '?') ? '&' : '?',
 							fetch->api->cursor_param, cd_url_escape(link));
 	if (next_url == NULL ||
-		strcmp(cd_url_origin(next_url), fetch->srv->origin) != 0)
+		!cd_url_same_origin(fetch->srv->origin, fetch->srv->base_url, next_url))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("%s: refusing to follow a next-page link to another host",

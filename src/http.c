@@ -274,7 +274,8 @@ set_credentials(CdRequest *req, CURL *easy)
 {
 	const CdServer *srv = req->xfer->srv;
 
-	if (!req->credentials || strcmp(cd_url_origin(req->url), srv->origin) != 0)
+	if (!req->credentials ||
+		!cd_url_same_origin(srv->origin, srv->base_url, req->url))
 		return;
 	if (srv->api->auth == CD_AUTH_BASIC_KEY_AS_USER)
 	{

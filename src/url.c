@@ -190,6 +190,22 @@ cd_url_origin(const char *url)
 }
 
 /*
+ * Does url have the scheme, host and port of base_url, whose origin is
+ * origin?  URLs built from base_url (every API call) are recognised from
+ * their text; anything else is parsed and compared by origin.
+ */
+bool
+cd_url_same_origin(const char *origin, const char *base_url, const char *url)
+{
+	size_t		n = strlen(base_url);
+
+	if (strncmp(url, base_url, n) == 0 &&
+		(url[n] == '/' || url[n] == '?' || url[n] == '\0'))
+		return true;
+	return strcmp(cd_url_origin(url), origin) == 0;
+}
+
+/*
  * Does url name a loopback host (localhost, 127.0.0.0/8 or ::1)?  An
  * unparsable url is not loopback.
  */
