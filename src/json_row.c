@@ -99,6 +99,18 @@ cd_rowmap_uses(const CdRowMap *map, CdColKind kind)
 }
 
 /*
+ * UTF-8 text from a response in the database encoding.  The scanner has
+ * already checked it as UTF-8, so a UTF-8 database takes it as it is.
+ */
+static char *
+to_server(char *s, size_t len)
+{
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return s;
+	return pg_any_to_server(s, len, PG_UTF8);
+}
+
+/*
  * String token t decoded into a palloc'd string in the database encoding,
  * or NULL if t is missing or not a string.
  */
@@ -116,7 +128,7 @@ cd_json_text(const CdJsonDoc *doc, int t)
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("unsupported Unicode escape sequence in a response"),
 				 errdetail("\\u0000 cannot be converted to text.")));
-	return pg_any_to_server(dst, len, PG_UTF8);
+	return to_server(dst, len);
 }
 
 /*
@@ -158,7 +170,7 @@ value_text(const CdJsonDoc *doc, int t, bool as_json)
 	raw = raw_json(doc, t);
 	if (as_json || doc->toks[t].type == CD_JSON_OBJECT ||
 		doc->toks[t].type == CD_JSON_ARRAY)
-		return pg_any_to_server(raw, strlen(raw), PG_UTF8);
+		return to_server(raw, strlen(raw));
 	return raw;					/* a number or a boolean, as written */
 }
 
