@@ -433,6 +433,23 @@ needed_columns(RelOptInfo *baserel, List *local_quals)
 	return result;
 }
 
+/*
+ * Is rinfo the condition the candidate ids come from?  The planner may
+ * hand a join clause back as another, equal RestrictInfo, so compare what
+ * it says, not where it is.
+ */
+static bool
+is_key_clause(RestrictInfo *rinfo, RelOptInfo *baserel, const CdMatch *key)
+{
+	CdRelInfo  *info = baserel->fdw_private;
+	CdMatch		m;
+
+	if (rinfo->clause == key->clause)
+		return true;
+	return match_clause(rinfo->clause, baserel->relid, info->key_attno, true, &m) &&
+		m.is_list == key->is_list && equal(m.value, key->value);
+}
+
 static void
 no_key_error(Oid foreigntableid, const CdApi *api)
 {
@@ -474,7 +491,7 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 
-		if (rinfo->clause != key.clause && !rinfo->pseudoconstant)
+		if (!rinfo->pseudoconstant && !is_key_clause(rinfo, baserel, &key))
 			local_quals = lappend(local_quals, rinfo->clause);
 	}
 
