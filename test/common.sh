@@ -50,3 +50,34 @@ pg_config_cmd() {
 		echo pg_config
 	fi
 }
+
+# shadow SRC DST: DST becomes a directory of links to SRC's entries,
+# except candidate_docs' own files
+shadow() {
+	local src=$1 dst=$2 f
+	mkdir -p "$dst"
+	for f in "$src"/*; do
+		case ${f##*/} in candidate_docs.* | candidate_docs--*) continue ;; esac
+		ln -s "$f" "$dst/${f##*/}"
+	done
+}
+
+# private_install INST PG_CONFIG: a private PostgreSQL installation under INST:
+# a copy of the bin directory (PostgreSQL finds its lib and share directories
+# relative to its binaries) with links to everything in lib and share but
+# candidate_docs; prints its pg_config. Install into it with DESTDIR=INST.
+private_install() {
+	local inst=$1 sys_config=$2 bindir pkglibdir sharedir
+	bindir=$("$sys_config" --bindir)
+	pkglibdir=$("$sys_config" --pkglibdir)
+	sharedir=$("$sys_config" --sharedir)
+	mkdir -p "$inst$bindir"
+	cp -a "$bindir/." "$inst$bindir/"
+	shadow "$pkglibdir" "$inst$pkglibdir"
+	shadow "$sharedir" "$inst$sharedir"
+	rm "$inst$sharedir/extension"
+	shadow "$sharedir/extension" "$inst$sharedir/extension"
+	[ "$("$inst$bindir/pg_config" --pkglibdir)" = "$inst$pkglibdir" ] ||
+		die "the private installation in $inst is not used by its own pg_config"
+	echo "$inst$bindir/pg_config"
+}

@@ -2,7 +2,9 @@
 # test/run_tests.sh -- `make test`: everything from a fresh machine to results
 #
 #  1. test/deps.sh installs missing packages
-#  2. make (warnings are errors) and make install
+#  2. make (warnings are errors), and make install into a private copy of
+#     the PostgreSQL installation (test/common.sh: private_install); the
+#     system's installation is left alone
 #  3. test/cluster.sh starts a throwaway cluster and the mock API
 #  4. make installcheck: the pg_regress tests sql/*.sql against expected/*.out
 #  5. prove: the TAP tests test/t/*.t and test/t/*.pl, run from test/ with the
@@ -35,15 +37,23 @@ if [ "$sanitize" = 1 ]; then
 	REPO_ROOT=$SANITIZE_TREE
 	cd "$REPO_ROOT" || exit 1
 else
-	PG_CONFIG=$(pg_config_cmd)
-	export PG_CONFIG
-	make PG_CONFIG="$PG_CONFIG" || die "build failed"
-	run_root make PG_CONFIG="$PG_CONFIG" install || die "make install failed"
+	sys_config=$(pg_config_cmd)
+	make PG_CONFIG="$sys_config" || die "build failed"
+	# a private installation, so that the system's one (and a test run of
+	# another checkout beside this one) is left alone
+	INSTALL_DIR=$(mktemp -d /tmp/candidate_docs_inst.XXXXXX)
+	chmod 755 "$INSTALL_DIR"
+	trap 'rm -rf "$INSTALL_DIR"' EXIT
+	PG_CONFIG=$(private_install "$INSTALL_DIR" "$sys_config") || die "private installation failed"
+	make PG_CONFIG="$sys_config" DESTDIR="$INSTALL_DIR" install >/dev/null ||
+		die "make install failed"
 fi
+export PG_CONFIG
 
 stop_all() {
 	bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
 	[ "$sanitize" = 1 ] && bash test/sanitize.sh clean "$SANITIZE_DIR"
+	[ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
 }
 cluster_env=$(bash test/cluster.sh start) || die "starting the test cluster failed"
 eval "$cluster_env"
@@ -95,6 +105,7 @@ fi
 trap - EXIT
 [ "$sanitize" = 1 ] && cp "$PG_SERVER_LOG" "$SANITIZE_DIR/server.log"
 bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
+[ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
 if [ "$sanitize" = 1 ]; then
 	bash test/sanitize.sh check "$SANITIZE_DIR" "$SANITIZE_DIR/server.log" || failed=1
 	bash test/sanitize.sh clean "$SANITIZE_DIR"

@@ -53,33 +53,6 @@ copy_tree() {
 		tar -C "$tree" -xf -
 }
 
-# shadow SRC DST: DST becomes a directory of links to SRC's entries,
-# except candidate_docs' own files
-shadow() {
-	local src=$1 dst=$2 f
-	mkdir -p "$dst"
-	for f in "$src"/*; do
-		case ${f##*/} in candidate_docs.* | candidate_docs--*) continue ;; esac
-		ln -s "$f" "$dst/${f##*/}"
-	done
-}
-
-private_install() {
-	local inst=$1 sys_config=$2 bindir pkglibdir sharedir
-	bindir=$("$sys_config" --bindir)
-	pkglibdir=$("$sys_config" --pkglibdir)
-	sharedir=$("$sys_config" --sharedir)
-	mkdir -p "$inst$bindir"
-	cp -a "$bindir/." "$inst$bindir/"
-	shadow "$pkglibdir" "$inst$pkglibdir"
-	shadow "$sharedir" "$inst$sharedir"
-	rm "$inst$sharedir/extension"
-	shadow "$sharedir/extension" "$inst$sharedir/extension"
-	[ "$("$inst$bindir/pg_config" --pkglibdir)" = "$inst$pkglibdir" ] ||
-		die "the private installation in $inst is not used by its own pg_config"
-	echo "$inst$bindir/pg_config"
-}
-
 cmd_prepare() {
 	local dir tree inst sys_config private_config libasan reports
 	sys_config=$(pg_config_cmd)
