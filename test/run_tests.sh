@@ -111,7 +111,7 @@ if [ "$sanitize" = 1 ]; then
 	bash test/sanitize.sh clean "$SANITIZE_DIR"
 	target="make test-asan"
 else
-	FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash test/fuzz/run.sh || failed=1
+	PG_CONFIG=$sys_config FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash test/fuzz/run.sh || failed=1
 	target="make test"
 fi
 
