@@ -262,12 +262,16 @@ typedef enum CdReqState
 
 typedef struct CdRequest
 {
-	/* what to send: set by the caller, owned by the caller's context */
+	/*
+	 * What to send.  url and integration_id are the request's own (in the
+	 * transfer's context); the other pointers are the caller's, used only
+	 * until the request is handed back.
+	 */
 	const char *method;
 	char	   *url;
 	bool		credentials;	/* send the API key (same origin only) */
 	bool		follow_redirects;	/* downloads may be redirected */
-	const char *integration_id; /* X-Integration-Id, or NULL */
+	char	   *integration_id; /* X-Integration-Id, or NULL */
 	const char *content_type;	/* of body, or NULL */
 	const char *body;			/* request body, or NULL */
 	size_t		body_len;
@@ -308,6 +312,7 @@ typedef struct CdStats
 
 typedef struct CdTransfer
 {
+	MemoryContext cxt;			/* owns the transfer and its requests */
 	const CdServer *srv;
 	CdConn	   *conn;
 	CdRequest  *reqs;			/* every request not yet handed back */
@@ -318,7 +323,9 @@ typedef struct CdTransfer
 } CdTransfer;
 
 extern CdTransfer *cd_transfer_create(const CdServer *srv, MemoryContext cxt);
-extern CdRequest *cd_request_new(const char *method, char *url, bool credentials);
+extern CdRequest *cd_request_new(CdTransfer *xfer, const char *method,
+								 const char *url, bool credentials);
+extern void cd_request_set_integration_id(CdRequest *req, const char *value);
 extern void cd_transfer_add(CdTransfer *xfer, CdRequest *req);
 extern CdRequest *cd_transfer_next(CdTransfer *xfer, bool wait);
 extern void cd_transfer_poll(CdTransfer *xfer);

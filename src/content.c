@@ -18,7 +18,7 @@
 bytea *
 cd_download(CdTransfer *xfer, const char *url, const char *what)
 {
-	CdRequest  *req = cd_request_new("GET", pstrdup(url), true);
+	CdRequest  *req = cd_request_new(xfer, "GET", url, true);
 	bytea	   *result;
 
 	req->max_bytes = (size_t) xfer->srv->max_download_bytes;

@@ -250,7 +250,11 @@ stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 	}
 }
 
-/* Drop every page and request of the previous run. */
+/*
+ * Drop every page and request of the previous run.  What lives in the
+ * scan's context (requests, pages, the queue) is freed one by one, so
+ * that memory stays flat however often a scan is rescanned.
+ */
 static void
 fetch_abandon(CdFetch *fetch)
 {
@@ -267,6 +271,7 @@ fetch_abandon(CdFetch *fetch)
 	}
 	foreach(lc, fetch->queue)
 		cd_fetch_release(fetch, lfirst(lc));
+	list_free(fetch->queue);		/* in fetch->cxt, which lives on */
 	fetch->queue = NIL;
 	fetch->active = NIL;
 	fetch->inflight = 0;
@@ -328,11 +333,9 @@ cd_fetch_release(CdFetch *fetch, CdPage *page)
 static void
 stream_request(CdFetch *fetch, CdStream *stream)
 {
-	MemoryContext old = MemoryContextSwitchTo(fetch->cxt);
-	CdRequest  *req = cd_request_new("GET", pstrdup(stream->next_url), true);
+	CdRequest  *req = cd_request_new(fetch->xfer, "GET", stream->next_url, true);
 
-	MemoryContextSwitchTo(old);
-	req->integration_id = stream->listing->header_value;
+	cd_request_set_integration_id(req, stream->listing->header_value);
 	req->owner = stream;
 	stream->inflight = req;
 	stream->want_next = false;
@@ -587,8 +590,6 @@ handle_response(CdFetch *fetch, CdRequest *req)
 	else
 		cd_request_error(fetch->xfer, req, listing_what(fetch, stream));
 	cd_transfer_release(fetch->xfer, req);
-	pfree(req->url);
-	pfree(req);
 }
 
 /*

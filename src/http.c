@@ -17,6 +17,10 @@
  * since they grow inside libcurl's callbacks where an ERROR must not be
  * thrown.  A reset callback on the transfer's memory context releases
  * every handle and buffer still held, on success and error paths alike.
+ * Requests live in the transfer's own context (cd_request_new), never in
+ * a shorter-lived one: child contexts are deleted before a parent's reset
+ * callbacks run, so a request in, say, a per-row context would already be
+ * gone when the callback walks the transfer's list.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,6 +48,7 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 {
 	CdTransfer *xfer = MemoryContextAllocZero(cxt, sizeof(CdTransfer));
 
+	xfer->cxt = cxt;
 	xfer->srv = srv;
 	xfer->conn = cd_get_connection(srv);
 	xfer->concurrency = srv->max_concurrency;
@@ -54,15 +59,18 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 }
 
 /*
- * A request in the current memory context.  url is kept, not copied.
+ * A request owned by xfer: it and its copy of url live in the transfer's
+ * context until cd_transfer_release frees them (or the context goes).
  */
 CdRequest *
-cd_request_new(const char *method, char *url, bool credentials)
+cd_request_new(CdTransfer *xfer, const char *method, const char *url,
+			   bool credentials)
 {
-	CdRequest  *req = palloc0(sizeof(CdRequest));
+	CdRequest  *req = MemoryContextAllocZero(xfer->cxt, sizeof(CdRequest));
 
+	req->xfer = xfer;
 	req->method = method;
-	req->url = url;
+	req->url = MemoryContextStrdup(xfer->cxt, url);
 	req->credentials = credentials;
 	req->max_bytes = CD_MAX_RESPONSE_BYTES;
 	req->retry_after_s = -1;
@@ -123,10 +131,11 @@ transfer_cleanup(void *arg)
 	xfer->reqs = NULL;
 }
 
+/* Queue a request made by cd_request_new for this transfer. */
 void
 cd_transfer_add(CdTransfer *xfer, CdRequest *req)
 {
-	req->xfer = xfer;
+	Assert(req->xfer == xfer);
 	req->state = CD_REQ_QUEUED;
 	req->not_before = 0;
 	req->next = xfer->reqs;
@@ -134,7 +143,18 @@ cd_transfer_add(CdTransfer *xfer, CdRequest *req)
 }
 
 /*
- * Forget a request in any state: stop it if running, free its response.
+ * X-Integration-Id for req, copied into the transfer's context (freed with
+ * the request).
+ */
+void
+cd_request_set_integration_id(CdRequest *req, const char *value)
+{
+	req->integration_id = value ? MemoryContextStrdup(req->xfer->cxt, value) : NULL;
+}
+
+/*
+ * Forget a request in any state: stop it if running, free its response,
+ * then the request itself.  req must not be used afterwards.
  */
 void
 cd_transfer_release(CdTransfer *xfer, CdRequest *req)
@@ -149,7 +169,10 @@ cd_transfer_release(CdTransfer *xfer, CdRequest *req)
 			*link = req->next;
 			break;
 		}
-	req->next = NULL;
+	if (req->integration_id)
+		pfree(req->integration_id);
+	pfree(req->url);
+	pfree(req);
 }
 
 /* libcurl write callback: append to the malloc'd body, within the cap. */
