@@ -225,13 +225,29 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 	stream->cacheable = false;
 }
 
+/* A copy of the caller's listing, in the current (run) context. */
+static CdListing *
+listing_copy(const CdListing *listing)
+{
+	CdListing  *copy = palloc0(sizeof(CdListing));
+	ListCell   *lc;
+
+	copy->candidate_id = pstrdup(listing->candidate_id);
+	if (listing->header_value)
+		copy->header_value = pstrdup(listing->header_value);
+	foreach(lc, listing->query_values)
+		copy->query_values = lappend(copy->query_values,
+									 makeString(pstrdup(strVal(lfirst(lc)))));
+	return copy;
+}
+
 static void
 stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 {
 	char		key[CD_CACHE_KEY_LEN];
 	CacheEntry *entry = NULL;
 
-	stream->listing = listing;
+	stream->listing = listing_copy(listing);
 	stream->first_url = first_page_url(fetch, listing);
 	stream->next_url = stream->first_url;
 	stream->want_next = true;
@@ -279,8 +295,11 @@ fetch_abandon(CdFetch *fetch)
 }
 
 /*
- * Begin a run over listings (a List of CdListing, distinct).  Pages of
- * the previous run, if any, are dropped.
+ * Begin a run over listings (a List of CdListing, distinct), which are
+ * copied: the caller may free them at once.  A listing whose header value
+ * is empty (Kombo integration_id = '') matches nothing and sends nothing:
+ * a header cannot be sent empty.  Pages of the previous run, if any, are
+ * dropped.
  */
 void
 cd_fetch_start(CdFetch *fetch, List *listings)
@@ -292,11 +311,18 @@ cd_fetch_start(CdFetch *fetch, List *listings)
 	fetch_abandon(fetch);
 	fetch->runs++;
 	old = MemoryContextSwitchTo(fetch->run_cxt);
-	fetch->nstreams = list_length(listings);
-	fetch->streams = palloc0(sizeof(CdStream) * Max(fetch->nstreams, 1));
+	fetch->streams = palloc0(sizeof(CdStream) * Max(list_length(listings), 1));
 	fetch->next_new = 0;
 	foreach(lc, listings)
-		stream_init(fetch, &fetch->streams[i++], lfirst(lc));
+	{
+		CdListing  *listing = lfirst(lc);
+
+		/* no object comes through an empty header value: no request */
+		if (listing->header_value && listing->header_value[0] == '\0')
+			continue;
+		stream_init(fetch, &fetch->streams[i++], listing);
+	}
+	fetch->nstreams = i;
 	MemoryContextSwitchTo(old);
 }
 

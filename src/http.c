@@ -312,7 +312,15 @@ set_credentials(CdRequest *req, CURL *easy)
 		curl_easy_setopt(easy, CURLOPT_XOAUTH2_BEARER, srv->api_key);
 	}
 	if (req->integration_id)
+	{
+		/* libcurl would drop an empty header: never send the request */
+		if (req->integration_id[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("value of \"%s\" must not be empty",
+							"X-Integration-Id")));
 		add_header(req, "X-Integration-Id", req->integration_id);
+	}
 }
 
 static void
