@@ -226,6 +226,10 @@ extern char *cd_url_expand(const char *base_url, const char *path_template,
 						   const char *id);
 extern char *cd_url_resolve(const char *base, const char *ref);
 extern char *cd_url_redact(const char *url);
+extern const char *cd_url_printable(const char *base_url, const char *url);
+extern char *cd_url_rebase(const char *base_url, const char *url);
+extern const char *cd_url_check_download(const char *url);
+extern const char *cd_url_redirect_schemes(const char *url);
 extern void cd_check_header_value(const char *name, const char *value);
 
 /* ----------------------------------------------------------------

@@ -458,7 +458,13 @@ listing_what(CdFetch *fetch, CdStream *stream)
 					fetch->api->object_noun, stream->listing->candidate_id);
 }
 
-/* Where the next page is: link (next_href or cursor) of the page at url. */
+/*
+ * Where the next page is: link (next_href or cursor) of the page at url.
+ * A next_href on base_url's host is requested on base_url's scheme and
+ * port (Checkr's own payloads say http:// for https requests), so the
+ * credentials never travel over plain http off loopback; another host is
+ * an error, and so is a page seen twice.
+ */
 static void
 stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *url)
 {
@@ -479,13 +485,16 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 		next_url = psprintf("%s%c%s=%s", stream->first_url,
 							strchr(stream->first_url, '?') ? '&' : '?',
 							fetch->api->cursor_param, cd_url_escape(link));
-	if (next_url == NULL ||
+	/* on base_url's host, but another scheme or port: base_url's own */
+	if (next_url != NULL &&
 		!cd_url_same_origin(fetch->srv->origin, fetch->srv->base_url, next_url))
+		next_url = cd_url_rebase(fetch->srv->base_url, next_url);
+	if (next_url == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("%s: refusing to follow a next-page link to another host",
 						listing_what(fetch, stream)),
-				 errdetail("The link \"%s\" does not have the scheme, host and port of base_url \"%s\".",
+				 errdetail("The link \"%s\" is not on the host of base_url \"%s\".",
 						   cd_url_redact(link), fetch->srv->base_url)));
 	hash = hash_bytes((const unsigned char *) next_url, strlen(next_url));
 	forboth(lc, stream->seen, lh, stream->seen_hashes)
@@ -495,7 +504,7 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 					 errmsg("%s: the API returned the same page twice",
 							listing_what(fetch, stream)),
 					 errdetail("The next-page link \"%s\" was already followed.",
-							   cd_url_redact(next_url))));
+							   cd_url_printable(fetch->srv->base_url, next_url))));
 	stream->seen = lappend(stream->seen, next_url);
 	stream->seen_hashes = lappend_int(stream->seen_hashes, (int) hash);
 	stream->next_url = next_url;
@@ -543,7 +552,7 @@ handle_body(CdFetch *fetch, CdStream *stream, char *owned, const char *body,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("%s: unexpected response", listing_what(fetch, stream)),
 				 errdetail_internal("%zu bytes: %s.", len, msg),
-				 url ? errcontext("GET %s", cd_url_redact(url)) : 0));
+				 url ? errcontext("GET %s", cd_url_printable(fetch->srv->base_url, url)) : 0));
 	if (url)
 	{
 		stream_set_next(fetch, stream, page->env.next, url);

@@ -337,13 +337,17 @@ set_common_options(CdRequest *req, CURL *easy)
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) srv->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
 	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+	/* a redirect never goes from https down to plain http */
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR,
+					 cd_url_redirect_schemes(req->url));
 #else
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
 					 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS,
+					 strcmp(cd_url_redirect_schemes(req->url), "https") == 0 ?
+					 (long) CURLPROTO_HTTPS :
 					 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -708,7 +712,7 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 			(errcode(code),
 			 errmsg("%s", what),
 			 errdetail_internal("%s", detail.data),
-			 errcontext("%s %s", req->method, cd_url_redact(req->url))));
+			 errcontext("%s %s", req->method, cd_url_printable(xfer->srv->base_url, req->url))));
 }
 
 /*
@@ -729,7 +733,7 @@ cd_request_json(const CdTransfer *xfer, const CdRequest *req, const char *what)
 				 errdetail_internal("HTTP status %ld, %zu bytes: %s at position %d.",
 									req->status, req->resp_len, jerr.text,
 									jerr.position),
-				 errcontext("%s %s", req->method, cd_url_redact(req->url))));
+				 errcontext("%s %s", req->method, cd_url_printable(xfer->srv->base_url, req->url))));
 	return root;
 }
 
