@@ -34,6 +34,9 @@
 
 #define CD_USER_AGENT "candidate_docs/1.0 (PostgreSQL foreign data wrapper)"
 
+/* Longest header value sent (idempotency key, integration id), in bytes. */
+#define CD_MAX_HEADER_VALUE 8192
+
 /* Upper bound of one API response body (JSON); downloads use max_download_bytes. */
 #define CD_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 
@@ -251,6 +254,8 @@ typedef struct CdConn
 extern CdConn *cd_get_connection(const CdServer *srv);
 extern CURL *cd_conn_take_easy(CdConn *conn);
 extern void cd_conn_return_easy(CdConn *conn, CURL *easy, bool reusable);
+extern void cd_conn_count_sockets(CURL *easy, bool *no_fd);
+extern void cd_sockets_reconcile(void);
 
 /* ----------------------------------------------------------------
  * http.c: requests, retries and the interruptible wait
@@ -296,6 +301,7 @@ typedef struct CdRequest
 	size_t		resp_len;
 	size_t		resp_cap;
 	bool		too_large;
+	bool		no_fd;			/* no file descriptor left for a socket */
 	long		status;
 	CURLcode	curl_code;
 	char		errbuf[CURL_ERROR_SIZE];

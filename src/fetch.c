@@ -27,8 +27,6 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#define CD_CACHE_KEY_LEN 1024
-
 /* kB of page bodies a rescanned scan may keep; set in candidate_docs.c */
 int			cd_rescan_cache_kb = 8192;
 
@@ -49,9 +47,14 @@ typedef struct CdStream
 	bool		cacheable;
 } CdStream;
 
+/*
+ * Keyed by the whole first-page URL and header value (a palloc'd string in
+ * the scan's context), compared whole: never cut, so two long keys cannot
+ * collide.
+ */
 typedef struct CacheEntry
 {
-	char		key[CD_CACHE_KEY_LEN];
+	char	   *key;
 	List	   *bodies;			/* of String, in page order */
 } CacheEntry;
 
@@ -73,7 +76,8 @@ struct CdFetch
 	bool		rescans_expected;	/* cache from the first run on */
 	HTAB	   *cache;
 	size_t		cache_bytes;
-	List	   *skipped;		/* candidate ids answered 404 */
+	List	   *skipped;		/* candidate ids answered 404, in order */
+	HTAB	   *skipped_set;	/* the same ids, to keep each once */
 	MemoryContextCallback cleanup;
 };
 
@@ -161,11 +165,26 @@ first_page_url(const CdFetch *fetch, const CdListing *listing)
 	return buf.data;
 }
 
-static void
-cache_key(const CdStream *stream, char *key)
+/* The cache key of a stream's listing, palloc'd in the current context. */
+static char *
+cache_key(const CdStream *stream)
 {
-	snprintf(key, CD_CACHE_KEY_LEN, "%s\n%s", stream->first_url,
-			 stream->listing->header_value ? stream->listing->header_value : "");
+	return psprintf("%s\n%s", stream->first_url,
+					stream->listing->header_value ? stream->listing->header_value : "");
+}
+
+static uint32
+cache_key_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+cache_key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
 }
 
 /* Forget a stream's collected bodies (too large, or not complete). */
@@ -203,8 +222,10 @@ stream_keep_body(CdFetch *fetch, CdStream *stream, const char *body, size_t len)
 static void
 stream_commit_cache(CdFetch *fetch, CdStream *stream)
 {
-	char		key[CD_CACHE_KEY_LEN];
+	MemoryContext old;
+	char	   *key;
 	CacheEntry *entry;
+	bool		found;
 
 	if (!stream->cacheable)
 		return;
@@ -212,14 +233,26 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = CD_CACHE_KEY_LEN;
+		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(CacheEntry);
+		ctl.hash = cache_key_hash;
+		ctl.match = cache_key_match;
 		ctl.hcxt = fetch->cxt;
 		fetch->cache = hash_create("candidate_docs rescan cache", 64, &ctl,
-								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+								   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+								   HASH_CONTEXT);
 	}
-	cache_key(stream, key);
-	entry = hash_search(fetch->cache, key, HASH_ENTER, NULL);
+	old = MemoryContextSwitchTo(fetch->cxt);
+	key = cache_key(stream);
+	MemoryContextSwitchTo(old);
+	entry = hash_search(fetch->cache, &key, HASH_ENTER, &found);
+	if (found)
+	{
+		/* kept by an earlier run already */
+		pfree(key);
+		stream_drop_bodies(fetch, stream);
+		return;
+	}
 	entry->bodies = stream->bodies;
 	stream->bodies = NIL;
 	stream->cacheable = false;
@@ -244,19 +277,19 @@ listing_copy(const CdListing *listing)
 static void
 stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 {
-	char		key[CD_CACHE_KEY_LEN];
 	CacheEntry *entry = NULL;
 
 	stream->listing = listing_copy(listing);
 	stream->first_url = first_page_url(fetch, listing);
 	stream->next_url = stream->first_url;
 	stream->want_next = true;
-	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected) &&
-		strlen(stream->first_url) < CD_CACHE_KEY_LEN - 256;
+	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected);
 	if (fetch->cache)
 	{
-		cache_key(stream, key);
-		entry = hash_search(fetch->cache, key, HASH_FIND, NULL);
+		char	   *key = cache_key(stream);
+
+		entry = hash_search(fetch->cache, &key, HASH_FIND, NULL);
+		pfree(key);
 	}
 	if (entry)
 	{
@@ -573,14 +606,38 @@ handle_body(CdFetch *fetch, CdStream *stream, char *owned, const char *body,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Remember a candidate the API did not know, once however many listings
+ * (integrations, rescans) asked for it: a hash set, so that n ids cost
+ * O(n), not O(n^2).
+ */
 static void
 note_skipped(CdFetch *fetch, CdStream *stream)
 {
 	MemoryContext old = MemoryContextSwitchTo(fetch->cxt);
-	String	   *id = makeString(pstrdup(stream->listing->candidate_id));
+	char	   *id = stream->listing->candidate_id;
+	char	  **entry;
+	bool		found;
 
-	if (!list_member(fetch->skipped, id))
-		fetch->skipped = lappend(fetch->skipped, id);
+	if (fetch->skipped_set == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = cache_key_hash;
+		ctl.match = cache_key_match;
+		ctl.hcxt = fetch->cxt;
+		fetch->skipped_set = hash_create("candidate_docs skipped ids", 64, &ctl,
+										 HASH_ELEM | HASH_FUNCTION |
+										 HASH_COMPARE | HASH_CONTEXT);
+	}
+	entry = hash_search(fetch->skipped_set, &id, HASH_ENTER, &found);
+	if (!found)
+	{
+		*entry = pstrdup(id);
+		fetch->skipped = lappend(fetch->skipped, makeString(*entry));
+	}
 	MemoryContextSwitchTo(old);
 }
 

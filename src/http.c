@@ -88,6 +88,7 @@ request_reset_response(CdRequest *req)
 	req->resp_content_type = NULL;
 	req->resp_len = req->resp_cap = 0;
 	req->too_large = false;
+	req->no_fd = false;
 	req->status = 0;
 	req->curl_code = CURLE_OK;
 	req->errbuf[0] = '\0';
@@ -105,6 +106,7 @@ request_detach(CdTransfer *xfer, CdRequest *req, bool reusable)
 		cd_conn_return_easy(xfer->conn, req->easy, reusable);
 		req->easy = NULL;
 		xfer->running--;
+		cd_sockets_reconcile();
 	}
 	if (req->headers)
 		curl_slist_free_all(req->headers);
@@ -274,16 +276,20 @@ on_header(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-/* Append a header line, keeping the list on the request for cleanup. */
+/*
+ * Append a header line, keeping the list on the request for cleanup.  The
+ * value is sent whole: one too long is refused, never cut.
+ */
 static void
 add_header(CdRequest *req, const char *name, const char *value)
 {
-	char		line[1024];
+	char	   *line;
 	struct curl_slist *list;
 
 	cd_check_header_value(name, value);
-	snprintf(line, sizeof(line), "%s: %s", name, value);
+	line = psprintf("%s: %s", name, value);
 	list = curl_slist_append(req->headers, line);
+	pfree(line);
 	if (list == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -359,6 +365,7 @@ set_common_options(CdRequest *req, CURL *easy)
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
+	cd_conn_count_sockets(easy, &req->no_fd);
 }
 
 /* Start one attempt of req on the transfer's multi handle. */
@@ -423,6 +430,8 @@ start_queued(CdTransfer *xfer)
 static bool
 attempt_retryable(const CdRequest *req)
 {
+	if (req->no_fd)
+		return false;			/* waiting would not free descriptors */
 	switch (req->curl_code)
 	{
 		case CURLE_OK:
@@ -688,6 +697,14 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 	int			code = ERRCODE_FDW_ERROR;
 
 	initStringInfo(&detail);
+	if (req->no_fd)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("%s", what),
+				 errdetail("There are too many open files on the local server."),
+				 errhint("Raise the server's max_files_per_process and/or \"ulimit -n\" limits, or lower max_concurrency."),
+				 errcontext("%s %s", req->method,
+							cd_url_printable(xfer->srv->base_url, req->url))));
 	if (req->too_large)
 		appendStringInfo(&detail, "The response exceeded the limit of %zu bytes.",
 						 req->max_bytes);

@@ -460,14 +460,25 @@ cd_url_redirect_schemes(const char *url)
 
 /*
  * Refuse a header value containing a line break or another control
- * character (tab allowed): it could add headers of its own.  The value is
- * never printed; it may be a secret.
+ * character (tab allowed): it could add headers of its own; and one longer
+ * than CD_MAX_HEADER_VALUE bytes, which servers refuse and which must never
+ * be cut (two long idempotency keys would become one).  The value is never
+ * printed; it may be a secret.
  */
 void
 cd_check_header_value(const char *name, const char *value)
 {
+	size_t		len;
+
 	if (value == NULL)
 		return;
+	len = strlen(value);
+	if (len > CD_MAX_HEADER_VALUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value of \"%s\" is too long", name),
+				 errdetail("It has %zu bytes; the limit is %d.",
+						   len, CD_MAX_HEADER_VALUE)));
 
 	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
 	{

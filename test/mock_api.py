@@ -23,7 +23,9 @@ Control endpoints (not logged, no auth):
                                          (href_origin: scheme://host:port that
                                          Checkr next_href/previous_href use, as
                                          the real API's http:// hrefs do; "" for
-                                         the mock's own)
+                                         the mock's own; "integrations": extra
+                                         Kombo integration ids to accept, each
+                                         with generated attachments)
     POST   /_mock/faults                 one rule or a list of rules
     GET    /_mock/faults                 active rules
     DELETE /_mock/faults                 drop all rules
@@ -215,6 +217,7 @@ class State:
         self.latency = self.cli_latency_ms / 1000.0
         self.files_host = self.host
         self.href_origin = ""
+        self.extra_integrations = frozenset()
         self.log = []
         self.seq = 0
         self.faults = []
@@ -1226,7 +1229,8 @@ class Handler(BaseHTTPRequestHandler):
             self.sleep_latency()
             raise kombo_error(400, "PLATFORM.INPUT_INVALID", "Invalid input.",
                               "The X-Integration-Id header is missing.", seq)
-        if integration not in KOMBO_INTEGRATIONS:
+        if (integration not in KOMBO_INTEGRATIONS
+                and integration not in STATE.extra_integrations):
             self.sleep_latency()
             raise kombo_error(404, "PLATFORM.INTEGRATION_NOT_FOUND",
                               "The integration was not found.",
@@ -1324,6 +1328,8 @@ class Handler(BaseHTTPRequestHandler):
                     st.files_host = str(req["files_host"]) or st.host
                 if "href_origin" in req:
                     st.href_origin = str(req["href_origin"]).rstrip("/")
+                if "integrations" in req:
+                    st.extra_integrations = frozenset(str(i) for i in req["integrations"])
             self.send_json(200, {"latency_ms": st.latency * 1000.0,
                                  "files_host": st.files_host,
                                  "href_origin": st.href_origin})
