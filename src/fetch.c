@@ -327,6 +327,16 @@ fetch_abandon(CdFetch *fetch)
 	MemoryContextReset(fetch->run_cxt);
 }
 
+/* Does every request of api need a header-filter value? */
+static bool
+requires_header(const CdApi *api)
+{
+	for (int f = 0; f < api->nfilters; f++)
+		if (api->filters[f].kind == CD_FILTER_HEADER && api->filters[f].required)
+			return true;
+	return false;
+}
+
 /*
  * Begin a run over listings (a List of CdListing, distinct), which are
  * copied: the caller may free them at once.  A listing whose header value
@@ -353,6 +363,9 @@ cd_fetch_start(CdFetch *fetch, List *listings)
 		/* no object comes through an empty header value: no request */
 		if (listing->header_value && listing->header_value[0] == '\0')
 			continue;
+		if (listing->header_value == NULL && requires_header(fetch->api))
+			elog(ERROR, "listing of candidate \"%s\" lacks a required header value",
+				 listing->candidate_id);
 		stream_init(fetch, &fetch->streams[i++], listing);
 	}
 	fetch->nstreams = i;

@@ -118,26 +118,35 @@ my $s = CdTest::Session->new;
 
 # ----------------------------------------------------------------------
 # (3) sockets are external file descriptors
+# Restart the server with max_files_per_process = $setting (or the default);
+# false when it would not start so (it then runs with the default again).
 sub restart_with
 {
 	my ($setting) = @_;
 	psql_run("ALTER SYSTEM " . ($setting ? "SET max_files_per_process = $setting"
 		  : "RESET max_files_per_process"), db => 'postgres');
+	return 1 if system('bash', $cluster, 'restart', $ENV{TEST_CLUSTER_DIR}) == 0;
+	# too few descriptors to start: drop the setting by hand
+	my $auto = "$ENV{PGDATA}/postgresql.auto.conf";
+	system('sed', '-i', '/max_files_per_process/d', $auto);
 	system('bash', $cluster, 'restart', $ENV{TEST_CLUSTER_DIR}) == 0
 	  or BAIL_OUT('restarting the server failed');
+	return 0;
 }
 
 $s->close;
-restart_with(80);
-my $restarted = 1;
+my $restarted = restart_with(90);
 END { restart_with(undef) if $restarted; }
 $s = CdTest::Session->new;
+SKIP:
 {
+	skip 'the server does not start with max_files_per_process = 90', 9
+	  unless $restarted;
 	mock_config({ latency_ms => 500 });
 	my $ids = join(', ', map { "'fan-fd-$_'" } 1 .. 60);
 	my $r = $s->query("SELECT count(*) FROM ${S}_fan.candidate_documents"
 		  . " WHERE candidate_id IN ($ids)", 60);
-	is($r->{sqlstate}, 'HV00N', '60 sockets at once with max_files_per_process 80: an error')
+	is($r->{sqlstate}, 'HV00N', '60 sockets at once with max_files_per_process 90: an error')
 	  or diag($r->{err} . $r->{out});
 	like($r->{err}, qr/too many open files on the local server/,
 		'the error says why');
