@@ -106,7 +106,9 @@ request_detach(CdTransfer *xfer, CdRequest *req, bool reusable)
 		cd_conn_return_easy(xfer->conn, req->easy, reusable);
 		req->easy = NULL;
 		xfer->running--;
-		cd_sockets_reconcile();
+		/* a connect cut short closes its socket without telling */
+		if (!reusable)
+			cd_sockets_reconcile();
 	}
 	if (req->headers)
 		curl_slist_free_all(req->headers);
