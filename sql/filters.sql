@@ -123,6 +123,19 @@ SELECT id FROM candidate_attachments
  WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh'
    AND integration_id = E'workday:x\r\nX-Injected: 1';  -- ERROR
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- an empty integration_id matches nothing: no request (a header is never
+-- sent empty), alone or in a list
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT id FROM candidate_attachments
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' AND integration_id = '';
+SELECT id, integration_id FROM candidate_attachments
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh'
+   AND integration_id IN ('', 'workday:HWUTwvyx2wLoSUHphiWVrp28') ORDER BY 1;
+SELECT id, integration_id FROM candidate_attachments
+ WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh'
+   AND integration_id = ANY (ARRAY['', NULL]);
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 -- other conditions on integration_id are local, the option's value is sent
 SELECT id, integration_id FROM candidate_attachments
  WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' AND integration_id LIKE 'work%'

@@ -70,20 +70,14 @@ SELECT state, message, detail FROM regress_error($$
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 
 --
--- a next_href to another scheme, host or port is refused: the key never
--- leaves the API's origin
+-- a next_href to another host is refused: the key never leaves the API's
+-- host (a query string is redacted in messages)
 --
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/", "times": 2, "action": "next_href", "value": "http://evil.example.com/checkr/v1/candidates/many-250/documents?page=2&per_page=100"}'
 \set VERBOSITY terse
 SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250';  -- ERROR
 \set VERBOSITY default
-SELECT state, message, detail FROM regress_error($$
-  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
-\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/\", \"times\": 1, \"action\": \"next_href\", \"value\": \"https://127.0.0.1:$MOCK_PORT/checkr/v1/candidates/many-250/documents?page=2&per_page=100\"}"
-SELECT state, message, detail FROM regress_error($$
-  SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
-\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/", "times": 1, "action": "next_href", "value": "http://127.0.0.1:1/checkr/v1/candidates/many-250/documents?page=2&per_page=100"}'
 SELECT state, message, detail FROM regress_error($$
   SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/\", \"times\": 1, \"action\": \"next_href\", \"value\": \"http://localhost:$MOCK_PORT/checkr/v1/candidates/many-250/documents?page=2&per_page=100\"}"
@@ -94,6 +88,14 @@ SELECT state, message, detail FROM regress_error($$
 SELECT state, message, detail FROM regress_error($$
   SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250' $$);
 -- only the first pages were requested, nothing went elsewhere
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- on base_url's host with another scheme or port (Checkr's documented hrefs
+-- say http:// for https requests): followed on base_url's scheme and port
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/candidates/many-250/documents?per_page\", \"times\": 1, \"action\": \"next_href\", \"value\": \"https://127.0.0.1:$MOCK_PORT/checkr/v1/candidates/many-250/documents?page=2&per_page=100\"}"
+SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250';
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/many-250/documents?per_page", "times": 1, "action": "next_href", "value": "http://127.0.0.1:1/checkr/v1/candidates/many-250/documents?page=2&per_page=100"}'
+SELECT count(*) FROM candidate_documents WHERE candidate_id = 'many-250';
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 -- a relative link to the same origin is followed
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"

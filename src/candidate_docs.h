@@ -34,6 +34,9 @@
 
 #define CD_USER_AGENT "candidate_docs/1.0 (PostgreSQL foreign data wrapper)"
 
+/* Longest header value sent (idempotency key, integration id), in bytes. */
+#define CD_MAX_HEADER_VALUE 8192
+
 /* Upper bound of one API response body (JSON); downloads use max_download_bytes. */
 #define CD_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 
@@ -226,6 +229,10 @@ extern char *cd_url_expand(const char *base_url, const char *path_template,
 						   const char *id);
 extern char *cd_url_resolve(const char *base, const char *ref);
 extern char *cd_url_redact(const char *url);
+extern const char *cd_url_printable(const char *base_url, const char *url);
+extern char *cd_url_rebase(const char *base_url, const char *url);
+extern const char *cd_url_check_download(const char *url);
+extern const char *cd_url_redirect_schemes(const char *url);
 extern void cd_check_header_value(const char *name, const char *value);
 
 /* ----------------------------------------------------------------
@@ -247,6 +254,8 @@ typedef struct CdConn
 extern CdConn *cd_get_connection(const CdServer *srv);
 extern CURL *cd_conn_take_easy(CdConn *conn);
 extern void cd_conn_return_easy(CdConn *conn, CURL *easy, bool reusable);
+extern void cd_conn_count_sockets(CURL *easy, bool *no_fd);
+extern void cd_sockets_reconcile(void);
 
 /* ----------------------------------------------------------------
  * http.c: requests, retries and the interruptible wait
@@ -262,12 +271,16 @@ typedef enum CdReqState
 
 typedef struct CdRequest
 {
-	/* what to send: set by the caller, owned by the caller's context */
+	/*
+	 * What to send.  url and integration_id are the request's own (in the
+	 * transfer's context); the other pointers are the caller's, used only
+	 * until the request is handed back.
+	 */
 	const char *method;
 	char	   *url;
 	bool		credentials;	/* send the API key (same origin only) */
 	bool		follow_redirects;	/* downloads may be redirected */
-	const char *integration_id; /* X-Integration-Id, or NULL */
+	char	   *integration_id; /* X-Integration-Id, or NULL */
 	const char *content_type;	/* of body, or NULL */
 	const char *body;			/* request body, or NULL */
 	size_t		body_len;
@@ -288,6 +301,7 @@ typedef struct CdRequest
 	size_t		resp_len;
 	size_t		resp_cap;
 	bool		too_large;
+	bool		no_fd;			/* no file descriptor left for a socket */
 	long		status;
 	CURLcode	curl_code;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -308,6 +322,7 @@ typedef struct CdStats
 
 typedef struct CdTransfer
 {
+	MemoryContext cxt;			/* owns the transfer and its requests */
 	const CdServer *srv;
 	CdConn	   *conn;
 	CdRequest  *reqs;			/* every request not yet handed back */
@@ -318,7 +333,9 @@ typedef struct CdTransfer
 } CdTransfer;
 
 extern CdTransfer *cd_transfer_create(const CdServer *srv, MemoryContext cxt);
-extern CdRequest *cd_request_new(const char *method, char *url, bool credentials);
+extern CdRequest *cd_request_new(CdTransfer *xfer, const char *method,
+								 const char *url, bool credentials);
+extern void cd_request_set_integration_id(CdRequest *req, const char *value);
 extern void cd_transfer_add(CdTransfer *xfer, CdRequest *req);
 extern CdRequest *cd_transfer_next(CdTransfer *xfer, bool wait);
 extern void cd_transfer_poll(CdTransfer *xfer);

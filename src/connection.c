@@ -9,16 +9,128 @@
  * server or user mapping changes; here it is rebuilt the next time it is
  * asked for while no transfer uses it.
  *
+ * Every socket libcurl opens, kept or not, counts as one of PostgreSQL's
+ * external file descriptors (AcquireExternalFD, as postgres_fdw does for
+ * each connection), so that the server's own files keep their share of the
+ * process's descriptors; with none left, no socket is opened and the
+ * request fails saying why.
+ *
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
 static HTAB *ConnectionHash = NULL;
+
+/*
+ * The sockets opened through socket_open, each holding one external file
+ * descriptor.  libcurl closes most through socket_close, but not a socket
+ * whose connect was still in progress when its transfer was stopped; such
+ * sockets are found by cd_sockets_reconcile (the descriptor is closed, or
+ * now names another file).
+ */
+typedef struct CdSocket
+{
+	curl_socket_t fd;
+	dev_t		dev;
+	ino_t		ino;
+} CdSocket;
+
+#define CD_MAX_SOCKETS 512
+static CdSocket sockets[CD_MAX_SOCKETS];
+static int	nsockets = 0;
+
+static void
+socket_forget(int i)
+{
+	sockets[i] = sockets[--nsockets];
+	ReleaseExternalFD();
+}
+
+/*
+ * Give back the descriptors of sockets libcurl closed without telling.
+ */
+void
+cd_sockets_reconcile(void)
+{
+	for (int i = nsockets - 1; i >= 0; i--)
+	{
+		struct stat st;
+
+		if (fstat(sockets[i].fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+			st.st_dev != sockets[i].dev || st.st_ino != sockets[i].ino)
+			socket_forget(i);
+	}
+}
+
+/*
+ * libcurl's socket opener: an external file descriptor first; none left
+ * (even after reconciling), and *no_fd tells the request why it failed.
+ */
+static curl_socket_t
+socket_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	bool	   *no_fd = arg;
+	curl_socket_t fd;
+	struct stat st;
+
+	if (nsockets >= CD_MAX_SOCKETS || !AcquireExternalFD())
+	{
+		cd_sockets_reconcile();
+		if (nsockets >= CD_MAX_SOCKETS || !AcquireExternalFD())
+		{
+			*no_fd = true;
+			return CURL_SOCKET_BAD;
+		}
+	}
+	fd = socket(address->family, address->socktype, address->protocol);
+	if (fd == CURL_SOCKET_BAD || fstat(fd, &st) != 0)
+	{
+		if (fd != CURL_SOCKET_BAD)
+			close(fd);
+		ReleaseExternalFD();
+		return CURL_SOCKET_BAD;
+	}
+	sockets[nsockets].fd = fd;
+	sockets[nsockets].dev = st.st_dev;
+	sockets[nsockets].ino = st.st_ino;
+	nsockets++;
+	return fd;
+}
+
+/* libcurl's socket closer, maybe long after the request (kept sockets). */
+static int
+socket_close(void *arg, curl_socket_t fd)
+{
+	for (int i = 0; i < nsockets; i++)
+		if (sockets[i].fd == fd)
+		{
+			socket_forget(i);
+			break;
+		}
+	return close(fd);
+}
+
+/*
+ * Open and close easy's sockets through the counting functions above;
+ * *no_fd is set when a socket was refused for want of a descriptor.
+ */
+void
+cd_conn_count_sockets(CURL *easy, bool *no_fd)
+{
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, socket_open);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, no_fd);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, socket_close);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, NULL);
+}
 
 static void conn_invalidate_callback(Datum arg, int cacheid, uint32 hashvalue);
 
@@ -33,6 +145,7 @@ conn_close(CdConn *conn)
 	if (conn->multi)
 		curl_multi_cleanup(conn->multi);
 	conn->multi = NULL;
+	cd_sockets_reconcile();
 }
 
 static void

@@ -27,8 +27,6 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#define CD_CACHE_KEY_LEN 1024
-
 /* kB of page bodies a rescanned scan may keep; set in candidate_docs.c */
 int			cd_rescan_cache_kb = 8192;
 
@@ -49,9 +47,14 @@ typedef struct CdStream
 	bool		cacheable;
 } CdStream;
 
+/*
+ * Keyed by the whole first-page URL and header value (a palloc'd string in
+ * the scan's context), compared whole: never cut, so two long keys cannot
+ * collide.
+ */
 typedef struct CacheEntry
 {
-	char		key[CD_CACHE_KEY_LEN];
+	char	   *key;
 	List	   *bodies;			/* of String, in page order */
 } CacheEntry;
 
@@ -73,7 +76,8 @@ struct CdFetch
 	bool		rescans_expected;	/* cache from the first run on */
 	HTAB	   *cache;
 	size_t		cache_bytes;
-	List	   *skipped;		/* candidate ids answered 404 */
+	List	   *skipped;		/* candidate ids answered 404, in order */
+	HTAB	   *skipped_set;	/* the same ids, to keep each once */
 	MemoryContextCallback cleanup;
 };
 
@@ -161,11 +165,26 @@ first_page_url(const CdFetch *fetch, const CdListing *listing)
 	return buf.data;
 }
 
-static void
-cache_key(const CdStream *stream, char *key)
+/* The cache key of a stream's listing, palloc'd in the current context. */
+static char *
+cache_key(const CdStream *stream)
 {
-	snprintf(key, CD_CACHE_KEY_LEN, "%s\n%s", stream->first_url,
-			 stream->listing->header_value ? stream->listing->header_value : "");
+	return psprintf("%s\n%s", stream->first_url,
+					stream->listing->header_value ? stream->listing->header_value : "");
+}
+
+static uint32
+cache_key_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+cache_key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
 }
 
 /* Forget a stream's collected bodies (too large, or not complete). */
@@ -203,8 +222,10 @@ stream_keep_body(CdFetch *fetch, CdStream *stream, const char *body, size_t len)
 static void
 stream_commit_cache(CdFetch *fetch, CdStream *stream)
 {
-	char		key[CD_CACHE_KEY_LEN];
+	MemoryContext old;
+	char	   *key;
 	CacheEntry *entry;
+	bool		found;
 
 	if (!stream->cacheable)
 		return;
@@ -212,35 +233,63 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = CD_CACHE_KEY_LEN;
+		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(CacheEntry);
+		ctl.hash = cache_key_hash;
+		ctl.match = cache_key_match;
 		ctl.hcxt = fetch->cxt;
 		fetch->cache = hash_create("candidate_docs rescan cache", 64, &ctl,
-								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+								   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+								   HASH_CONTEXT);
 	}
-	cache_key(stream, key);
-	entry = hash_search(fetch->cache, key, HASH_ENTER, NULL);
+	old = MemoryContextSwitchTo(fetch->cxt);
+	key = cache_key(stream);
+	MemoryContextSwitchTo(old);
+	entry = hash_search(fetch->cache, &key, HASH_ENTER, &found);
+	if (found)
+	{
+		/* kept by an earlier run already */
+		pfree(key);
+		stream_drop_bodies(fetch, stream);
+		return;
+	}
 	entry->bodies = stream->bodies;
 	stream->bodies = NIL;
 	stream->cacheable = false;
 }
 
+/* A copy of the caller's listing, in the current (run) context. */
+static CdListing *
+listing_copy(const CdListing *listing)
+{
+	CdListing  *copy = palloc0(sizeof(CdListing));
+	ListCell   *lc;
+
+	copy->candidate_id = pstrdup(listing->candidate_id);
+	if (listing->header_value)
+		copy->header_value = pstrdup(listing->header_value);
+	foreach(lc, listing->query_values)
+		copy->query_values = lappend(copy->query_values,
+									 makeString(pstrdup(strVal(lfirst(lc)))));
+	return copy;
+}
+
 static void
 stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 {
-	char		key[CD_CACHE_KEY_LEN];
 	CacheEntry *entry = NULL;
 
-	stream->listing = listing;
+	stream->listing = listing_copy(listing);
 	stream->first_url = first_page_url(fetch, listing);
 	stream->next_url = stream->first_url;
 	stream->want_next = true;
-	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected) &&
-		strlen(stream->first_url) < CD_CACHE_KEY_LEN - 256;
+	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected);
 	if (fetch->cache)
 	{
-		cache_key(stream, key);
-		entry = hash_search(fetch->cache, key, HASH_FIND, NULL);
+		char	   *key = cache_key(stream);
+
+		entry = hash_search(fetch->cache, &key, HASH_FIND, NULL);
+		pfree(key);
 	}
 	if (entry)
 	{
@@ -250,7 +299,11 @@ stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 	}
 }
 
-/* Drop every page and request of the previous run. */
+/*
+ * Drop every page and request of the previous run.  What lives in the
+ * scan's context (requests, pages, the queue) is freed one by one, so
+ * that memory stays flat however often a scan is rescanned.
+ */
 static void
 fetch_abandon(CdFetch *fetch)
 {
@@ -267,15 +320,29 @@ fetch_abandon(CdFetch *fetch)
 	}
 	foreach(lc, fetch->queue)
 		cd_fetch_release(fetch, lfirst(lc));
+	list_free(fetch->queue);		/* in fetch->cxt, which lives on */
 	fetch->queue = NIL;
 	fetch->active = NIL;
 	fetch->inflight = 0;
 	MemoryContextReset(fetch->run_cxt);
 }
 
+/* Does every request of api need a header-filter value? */
+static bool
+requires_header(const CdApi *api)
+{
+	for (int f = 0; f < api->nfilters; f++)
+		if (api->filters[f].kind == CD_FILTER_HEADER && api->filters[f].required)
+			return true;
+	return false;
+}
+
 /*
- * Begin a run over listings (a List of CdListing, distinct).  Pages of
- * the previous run, if any, are dropped.
+ * Begin a run over listings (a List of CdListing, distinct), which are
+ * copied: the caller may free them at once.  A listing whose header value
+ * is empty (Kombo integration_id = '') matches nothing and sends nothing:
+ * a header cannot be sent empty.  Pages of the previous run, if any, are
+ * dropped.
  */
 void
 cd_fetch_start(CdFetch *fetch, List *listings)
@@ -287,11 +354,21 @@ cd_fetch_start(CdFetch *fetch, List *listings)
 	fetch_abandon(fetch);
 	fetch->runs++;
 	old = MemoryContextSwitchTo(fetch->run_cxt);
-	fetch->nstreams = list_length(listings);
-	fetch->streams = palloc0(sizeof(CdStream) * Max(fetch->nstreams, 1));
+	fetch->streams = palloc0(sizeof(CdStream) * Max(list_length(listings), 1));
 	fetch->next_new = 0;
 	foreach(lc, listings)
-		stream_init(fetch, &fetch->streams[i++], lfirst(lc));
+	{
+		CdListing  *listing = lfirst(lc);
+
+		/* no object comes through an empty header value: no request */
+		if (listing->header_value && listing->header_value[0] == '\0')
+			continue;
+		if (listing->header_value == NULL && requires_header(fetch->api))
+			elog(ERROR, "listing of candidate \"%s\" lacks a required header value",
+				 listing->candidate_id);
+		stream_init(fetch, &fetch->streams[i++], listing);
+	}
+	fetch->nstreams = i;
 	MemoryContextSwitchTo(old);
 }
 
@@ -328,11 +405,9 @@ cd_fetch_release(CdFetch *fetch, CdPage *page)
 static void
 stream_request(CdFetch *fetch, CdStream *stream)
 {
-	MemoryContext old = MemoryContextSwitchTo(fetch->cxt);
-	CdRequest  *req = cd_request_new("GET", pstrdup(stream->next_url), true);
+	CdRequest  *req = cd_request_new(fetch->xfer, "GET", stream->next_url, true);
 
-	MemoryContextSwitchTo(old);
-	req->integration_id = stream->listing->header_value;
+	cd_request_set_integration_id(req, stream->listing->header_value);
 	req->owner = stream;
 	stream->inflight = req;
 	stream->want_next = false;
@@ -429,7 +504,13 @@ listing_what(CdFetch *fetch, CdStream *stream)
 					fetch->api->object_noun, stream->listing->candidate_id);
 }
 
-/* Where the next page is: link (next_href or cursor) of the page at url. */
+/*
+ * Where the next page is: link (next_href or cursor) of the page at url.
+ * A next_href on base_url's host is requested on base_url's scheme and
+ * port (Checkr's own payloads say http:// for https requests), so the
+ * credentials never travel over plain http off loopback; another host is
+ * an error, and so is a page seen twice.
+ */
 static void
 stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *url)
 {
@@ -450,13 +531,16 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 		next_url = psprintf("%s%c%s=%s", stream->first_url,
 							strchr(stream->first_url, '?') ? '&' : '?',
 							fetch->api->cursor_param, cd_url_escape(link));
-	if (next_url == NULL ||
+	/* on base_url's host, but another scheme or port: base_url's own */
+	if (next_url != NULL &&
 		!cd_url_same_origin(fetch->srv->origin, fetch->srv->base_url, next_url))
+		next_url = cd_url_rebase(fetch->srv->base_url, next_url);
+	if (next_url == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("%s: refusing to follow a next-page link to another host",
 						listing_what(fetch, stream)),
-				 errdetail("The link \"%s\" does not have the scheme, host and port of base_url \"%s\".",
+				 errdetail("The link \"%s\" is not on the host of base_url \"%s\".",
 						   cd_url_redact(link), fetch->srv->base_url)));
 	hash = hash_bytes((const unsigned char *) next_url, strlen(next_url));
 	forboth(lc, stream->seen, lh, stream->seen_hashes)
@@ -466,7 +550,7 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 					 errmsg("%s: the API returned the same page twice",
 							listing_what(fetch, stream)),
 					 errdetail("The next-page link \"%s\" was already followed.",
-							   cd_url_redact(next_url))));
+							   cd_url_printable(fetch->srv->base_url, next_url))));
 	stream->seen = lappend(stream->seen, next_url);
 	stream->seen_hashes = lappend_int(stream->seen_hashes, (int) hash);
 	stream->next_url = next_url;
@@ -514,7 +598,7 @@ handle_body(CdFetch *fetch, CdStream *stream, char *owned, const char *body,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("%s: unexpected response", listing_what(fetch, stream)),
 				 errdetail_internal("%zu bytes: %s.", len, msg),
-				 url ? errcontext("GET %s", cd_url_redact(url)) : 0));
+				 url ? errcontext("GET %s", cd_url_printable(fetch->srv->base_url, url)) : 0));
 	if (url)
 	{
 		stream_set_next(fetch, stream, page->env.next, url);
@@ -535,14 +619,38 @@ handle_body(CdFetch *fetch, CdStream *stream, char *owned, const char *body,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Remember a candidate the API did not know, once however many listings
+ * (integrations, rescans) asked for it: a hash set, so that n ids cost
+ * O(n), not O(n^2).
+ */
 static void
 note_skipped(CdFetch *fetch, CdStream *stream)
 {
 	MemoryContext old = MemoryContextSwitchTo(fetch->cxt);
-	String	   *id = makeString(pstrdup(stream->listing->candidate_id));
+	char	   *id = stream->listing->candidate_id;
+	char	  **entry;
+	bool		found;
 
-	if (!list_member(fetch->skipped, id))
-		fetch->skipped = lappend(fetch->skipped, id);
+	if (fetch->skipped_set == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = cache_key_hash;
+		ctl.match = cache_key_match;
+		ctl.hcxt = fetch->cxt;
+		fetch->skipped_set = hash_create("candidate_docs skipped ids", 64, &ctl,
+										 HASH_ELEM | HASH_FUNCTION |
+										 HASH_COMPARE | HASH_CONTEXT);
+	}
+	entry = hash_search(fetch->skipped_set, &id, HASH_ENTER, &found);
+	if (!found)
+	{
+		*entry = pstrdup(id);
+		fetch->skipped = lappend(fetch->skipped, makeString(*entry));
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -587,8 +695,6 @@ handle_response(CdFetch *fetch, CdRequest *req)
 	else
 		cd_request_error(fetch->xfer, req, listing_what(fetch, stream));
 	cd_transfer_release(fetch->xfer, req);
-	pfree(req->url);
-	pfree(req);
 }
 
 /*

@@ -17,6 +17,10 @@
  * since they grow inside libcurl's callbacks where an ERROR must not be
  * thrown.  A reset callback on the transfer's memory context releases
  * every handle and buffer still held, on success and error paths alike.
+ * Requests live in the transfer's own context (cd_request_new), never in
+ * a shorter-lived one: child contexts are deleted before a parent's reset
+ * callbacks run, so a request in, say, a per-row context would already be
+ * gone when the callback walks the transfer's list.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,6 +48,7 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 {
 	CdTransfer *xfer = MemoryContextAllocZero(cxt, sizeof(CdTransfer));
 
+	xfer->cxt = cxt;
 	xfer->srv = srv;
 	xfer->conn = cd_get_connection(srv);
 	xfer->concurrency = srv->max_concurrency;
@@ -54,15 +59,18 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 }
 
 /*
- * A request in the current memory context.  url is kept, not copied.
+ * A request owned by xfer: it and its copy of url live in the transfer's
+ * context until cd_transfer_release frees them (or the context goes).
  */
 CdRequest *
-cd_request_new(const char *method, char *url, bool credentials)
+cd_request_new(CdTransfer *xfer, const char *method, const char *url,
+			   bool credentials)
 {
-	CdRequest  *req = palloc0(sizeof(CdRequest));
+	CdRequest  *req = MemoryContextAllocZero(xfer->cxt, sizeof(CdRequest));
 
+	req->xfer = xfer;
 	req->method = method;
-	req->url = url;
+	req->url = MemoryContextStrdup(xfer->cxt, url);
 	req->credentials = credentials;
 	req->max_bytes = CD_MAX_RESPONSE_BYTES;
 	req->retry_after_s = -1;
@@ -80,6 +88,7 @@ request_reset_response(CdRequest *req)
 	req->resp_content_type = NULL;
 	req->resp_len = req->resp_cap = 0;
 	req->too_large = false;
+	req->no_fd = false;
 	req->status = 0;
 	req->curl_code = CURLE_OK;
 	req->errbuf[0] = '\0';
@@ -97,6 +106,9 @@ request_detach(CdTransfer *xfer, CdRequest *req, bool reusable)
 		cd_conn_return_easy(xfer->conn, req->easy, reusable);
 		req->easy = NULL;
 		xfer->running--;
+		/* a connect cut short closes its socket without telling */
+		if (!reusable)
+			cd_sockets_reconcile();
 	}
 	if (req->headers)
 		curl_slist_free_all(req->headers);
@@ -123,10 +135,11 @@ transfer_cleanup(void *arg)
 	xfer->reqs = NULL;
 }
 
+/* Queue a request made by cd_request_new for this transfer. */
 void
 cd_transfer_add(CdTransfer *xfer, CdRequest *req)
 {
-	req->xfer = xfer;
+	Assert(req->xfer == xfer);
 	req->state = CD_REQ_QUEUED;
 	req->not_before = 0;
 	req->next = xfer->reqs;
@@ -134,7 +147,18 @@ cd_transfer_add(CdTransfer *xfer, CdRequest *req)
 }
 
 /*
- * Forget a request in any state: stop it if running, free its response.
+ * X-Integration-Id for req, copied into the transfer's context (freed with
+ * the request).
+ */
+void
+cd_request_set_integration_id(CdRequest *req, const char *value)
+{
+	req->integration_id = value ? MemoryContextStrdup(req->xfer->cxt, value) : NULL;
+}
+
+/*
+ * Forget a request in any state: stop it if running, free its response,
+ * then the request itself.  req must not be used afterwards.
  */
 void
 cd_transfer_release(CdTransfer *xfer, CdRequest *req)
@@ -149,7 +173,10 @@ cd_transfer_release(CdTransfer *xfer, CdRequest *req)
 			*link = req->next;
 			break;
 		}
-	req->next = NULL;
+	if (req->integration_id)
+		pfree(req->integration_id);
+	pfree(req->url);
+	pfree(req);
 }
 
 /* libcurl write callback: append to the malloc'd body, within the cap. */
@@ -251,16 +278,20 @@ on_header(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-/* Append a header line, keeping the list on the request for cleanup. */
+/*
+ * Append a header line, keeping the list on the request for cleanup.  The
+ * value is sent whole: one too long is refused, never cut.
+ */
 static void
 add_header(CdRequest *req, const char *name, const char *value)
 {
-	char		line[1024];
+	char	   *line;
 	struct curl_slist *list;
 
 	cd_check_header_value(name, value);
-	snprintf(line, sizeof(line), "%s: %s", name, value);
+	line = psprintf("%s: %s", name, value);
 	list = curl_slist_append(req->headers, line);
+	pfree(line);
 	if (list == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -289,7 +320,15 @@ set_credentials(CdRequest *req, CURL *easy)
 		curl_easy_setopt(easy, CURLOPT_XOAUTH2_BEARER, srv->api_key);
 	}
 	if (req->integration_id)
+	{
+		/* libcurl would drop an empty header: never send the request */
+		if (req->integration_id[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("value of \"%s\" must not be empty",
+							"X-Integration-Id")));
 		add_header(req, "X-Integration-Id", req->integration_id);
+	}
 }
 
 static void
@@ -306,13 +345,17 @@ set_common_options(CdRequest *req, CURL *easy)
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) srv->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
 	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+	/* a redirect never goes from https down to plain http */
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR,
+					 cd_url_redirect_schemes(req->url));
 #else
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
 					 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS,
+					 strcmp(cd_url_redirect_schemes(req->url), "https") == 0 ?
+					 (long) CURLPROTO_HTTPS :
 					 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -324,6 +367,7 @@ set_common_options(CdRequest *req, CURL *easy)
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
+	cd_conn_count_sockets(easy, &req->no_fd);
 }
 
 /* Start one attempt of req on the transfer's multi handle. */
@@ -388,6 +432,8 @@ start_queued(CdTransfer *xfer)
 static bool
 attempt_retryable(const CdRequest *req)
 {
+	if (req->no_fd)
+		return false;			/* waiting would not free descriptors */
 	switch (req->curl_code)
 	{
 		case CURLE_OK:
@@ -653,6 +699,14 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 	int			code = ERRCODE_FDW_ERROR;
 
 	initStringInfo(&detail);
+	if (req->no_fd)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+				 errmsg("%s", what),
+				 errdetail("There are too many open files on the local server."),
+				 errhint("Raise the server's max_files_per_process and/or \"ulimit -n\" limits, or lower max_concurrency."),
+				 errcontext("%s %s", req->method,
+							cd_url_printable(xfer->srv->base_url, req->url))));
 	if (req->too_large)
 		appendStringInfo(&detail, "The response exceeded the limit of %zu bytes.",
 						 req->max_bytes);
@@ -677,7 +731,7 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 			(errcode(code),
 			 errmsg("%s", what),
 			 errdetail_internal("%s", detail.data),
-			 errcontext("%s %s", req->method, cd_url_redact(req->url))));
+			 errcontext("%s %s", req->method, cd_url_printable(xfer->srv->base_url, req->url))));
 }
 
 /*
@@ -698,7 +752,7 @@ cd_request_json(const CdTransfer *xfer, const CdRequest *req, const char *what)
 				 errdetail_internal("HTTP status %ld, %zu bytes: %s at position %d.",
 									req->status, req->resp_len, jerr.text,
 									jerr.position),
-				 errcontext("%s %s", req->method, cd_url_redact(req->url))));
+				 errcontext("%s %s", req->method, cd_url_printable(xfer->srv->base_url, req->url))));
 	return root;
 }
 

@@ -291,7 +291,7 @@ cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	candidate_id = upload_parts(st, slot, &parts, &content);
 	what = psprintf("could not upload document \"%s\" for candidate \"%s\"",
 					parts.filename, candidate_id);
-	req = cd_request_new("POST", cd_url_expand(st->srv->base_url,
+	req = cd_request_new(st->xfer, "POST", cd_url_expand(st->srv->base_url,
 											   st->api->upload_path,
 											   candidate_id), true);
 	req->build_mime = build_upload_mime;

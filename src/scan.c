@@ -445,5 +445,9 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
 		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
 		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
+		if (es->verbose)
+			ExplainPropertyInteger("Scan Memory", "kB",
+								   MemoryContextMemAllocated(st->cxt, true) / 1024,
+								   es);
 	}
 }

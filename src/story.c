@@ -98,7 +98,7 @@ post_story(CdServer *srv, const char *report_id, char *body, char *key)
 	Oid			typioparam;
 	Datum		result;
 
-	req = cd_request_new("POST", cd_url_expand(srv->base_url, srv->api->story_path,
+	req = cd_request_new(xfer, "POST", cd_url_expand(srv->base_url, srv->api->story_path,
 											   report_id), true);
 	req->body = body;
 	req->body_len = strlen(body);

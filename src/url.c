@@ -16,11 +16,16 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+/* What a redacted URL shows instead of its query. */
+#define CD_URL_REDACTED "REDACTED"
+
 /* The pieces of a parsed URL that callers look at; all palloc'd. */
 typedef struct UrlParts
 {
 	char	   *url;			/* the whole URL as libcurl renders it */
-	char	   *redacted;		/* the same without user name and password */
+	char	   *redacted;		/* the same without user name, password,
+								 * fragment, and with the query replaced */
+	char	   *path;			/* the path, "/" at least */
 	char	   *scheme;			/* lower-case */
 	char	   *host;			/* lower-case, IPv6 in brackets, or NULL */
 	char	   *port;			/* explicit or the scheme's default, or NULL */
@@ -90,6 +95,7 @@ url_fill(CURLU *h, UrlParts *parts)
 	parts->scheme = lower_ascii(url_get(h, CURLUPART_SCHEME, 0));
 	parts->host = lower_ascii(url_get(h, CURLUPART_HOST, 0));
 	parts->port = url_get(h, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+	parts->path = url_get(h, CURLUPART_PATH, 0);
 	parts->query = url_get(h, CURLUPART_QUERY, 0);
 	parts->fragment = url_get(h, CURLUPART_FRAGMENT, 0);
 	parts->userinfo = (user != NULL || password != NULL || options != NULL);
@@ -101,6 +107,9 @@ url_fill(CURLU *h, UrlParts *parts)
 	curl_url_set(h, CURLUPART_USER, NULL, 0);
 	curl_url_set(h, CURLUPART_PASSWORD, NULL, 0);
 	curl_url_set(h, CURLUPART_OPTIONS, NULL, 0);
+	curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0);
+	if (parts->query)
+		curl_url_set(h, CURLUPART_QUERY, CD_URL_REDACTED, 0);
 	parts->redacted = url_get(h, CURLUPART_URL, 0);
 }
 
@@ -333,8 +342,10 @@ cd_url_resolve(const char *base, const char *ref)
 }
 
 /*
- * url fit for a message: any user name and password removed, path and
- * query kept.  Never fails on bad input.  Result is palloc'd.
+ * url fit for a message or the server log: any user name and password and
+ * the fragment removed, the query (signed download URLs carry their tokens
+ * there) replaced by "REDACTED"; scheme, host and path kept.  Never fails
+ * on bad input.  Result is palloc'd.
  */
 char *
 cd_url_redact(const char *url)
@@ -349,7 +360,7 @@ cd_url_redact(const char *url)
 
 /*
  * Fallback for text libcurl cannot parse: drop everything up to the last
- * "@" of what would be the authority.
+ * "@" of what would be the authority, and whatever follows a "?" or "#".
  */
 static char *
 redact_by_hand(const char *url)
@@ -363,25 +374,111 @@ redact_by_hand(const char *url)
 	for (const char *p = auth; p < end; p++)
 		if (*p == '@')
 			at = p;
-	if (at == NULL)
-		return pstrdup(url);
 
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, url, auth - url);
-	appendStringInfoString(&buf, at + 1);
+	auth = at ? at + 1 : auth;
+	appendBinaryStringInfo(&buf, auth, strcspn(auth, "?#"));
+	if (auth[strcspn(auth, "?#")] == '?')
+		appendStringInfoString(&buf, "?" CD_URL_REDACTED);
 	return buf.data;
 }
 
 /*
+ * url as an error message shows it: whole when it is one of the API's own
+ * (it starts with base_url, which has neither credentials nor a query, and
+ * its query holds only the wrapper's parameters and the API's page links),
+ * else through cd_url_redact.  Never fails.  Result is palloc'd or url.
+ */
+const char *
+cd_url_printable(const char *base_url, const char *url)
+{
+	size_t		n = strlen(base_url);
+
+	if (strncmp(url, base_url, n) == 0 &&
+		(url[n] == '/' || url[n] == '?' || url[n] == '\0') &&
+		strchr(url, '#') == NULL)
+		return url;
+	return cd_url_redact(url);
+}
+
+/*
+ * A next-page link on base_url's host, moved to base_url's own scheme and
+ * port: base_url's "scheme://authority" followed by the link's path and
+ * query.  NULL when url cannot be parsed, is not http(s), has a user name
+ * or password, or names another host.  Result is palloc'd.
+ */
+char *
+cd_url_rebase(const char *base_url, const char *url)
+{
+	UrlParts	parts;
+	UrlParts	base;
+	const char *authority = strstr(base_url, "://");
+	int			prefix;
+
+	if (authority == NULL ||
+		!url_parse(url, NULL, 0, &parts) || parts.host == NULL ||
+		parts.userinfo || parts.path == NULL ||
+		(strcmp(parts.scheme, "http") != 0 && strcmp(parts.scheme, "https") != 0) ||
+		!url_parse(base_url, NULL, 0, &base) || base.host == NULL ||
+		strcmp(parts.host, base.host) != 0)
+		return NULL;
+	authority += 3;
+	prefix = (authority - base_url) + strcspn(authority, "/");
+	return psprintf("%.*s%s%s%s", prefix, base_url, parts.path,
+					parts.query ? "?" : "", parts.query ? parts.query : "");
+}
+
+/*
+ * Why url cannot be downloaded, as a sentence for errdetail; NULL when it
+ * can: an absolute http or https URL with a host.
+ */
+const char *
+cd_url_check_download(const char *url)
+{
+	UrlParts	parts;
+
+	if (!url_parse(url, NULL, 0, &parts) || parts.scheme == NULL)
+		return "The value is not an absolute URL.";
+	if (strcmp(parts.scheme, "http") != 0 && strcmp(parts.scheme, "https") != 0)
+		return "The URL scheme must be http or https.";
+	if (parts.host == NULL || parts.host[0] == '\0')
+		return "The URL has no host.";
+	return NULL;
+}
+
+/*
+ * The schemes a redirect of url may go to: never from https down to plain
+ * http.  (Plain http URLs are the loopback test setups' and servers that
+ * offer nothing else.)
+ */
+const char *
+cd_url_redirect_schemes(const char *url)
+{
+	return pg_strncasecmp(url, "https:", 6) == 0 ? "https" : "http,https";
+}
+
+/*
  * Refuse a header value containing a line break or another control
- * character (tab allowed): it could add headers of its own.  The value is
- * never printed; it may be a secret.
+ * character (tab allowed): it could add headers of its own; and one longer
+ * than CD_MAX_HEADER_VALUE bytes, which servers refuse and which must never
+ * be cut (two long idempotency keys would become one).  The value is never
+ * printed; it may be a secret.
  */
 void
 cd_check_header_value(const char *name, const char *value)
 {
+	size_t		len;
+
 	if (value == NULL)
 		return;
+	len = strlen(value);
+	if (len > CD_MAX_HEADER_VALUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value of \"%s\" is too long", name),
+				 errdetail("It has %zu bytes; the limit is %d.",
+						   len, CD_MAX_HEADER_VALUE)));
 
 	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
 	{

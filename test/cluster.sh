@@ -6,6 +6,10 @@
 #   test/cluster.sh env [DIR]         print the exports again
 #   test/cluster.sh stop [DIR]        stop both and remove DIR (kept if KEEP_TMP=1)
 #   test/cluster.sh resetdb [DIR]     drop the test database, restart the server
+#   test/cluster.sh restart DIR [NAME=VALUE ...]
+#                                     restart the server, with these variables
+#                                     added to its environment until the next
+#                                     restart (e.g. MALLOC_PERTURB_=165)
 #
 # DIR defaults to $TEST_CLUSTER_DIR, which `start` exports. Interactive use:
 #   make install && eval "$(test/cluster.sh start)"
@@ -175,8 +179,19 @@ cmd_resetdb() {
 	server_ctl "$dir" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
 }
 
+# restart DIR [NAME=VALUE ...]: the server again, its usual environment plus
+# the given variables (for this run of the server only)
+cmd_restart() {
+	local dir=$1 envs=()
+	shift
+	[ -s "$dir/server.env" ] && read -r -a envs <"$dir/server.env"
+	as_postgres env "${envs[@]}" "$@" "$bindir/pg_ctl" -D "$dir/data" \
+		-l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
+}
+
 case "${1:-}" in
 start) cmd_start ;;
+restart) shift; cmd_restart "$@" ;;
 stop) cmd_stop "${2:-${TEST_CLUSTER_DIR:?TEST_CLUSTER_DIR is not set: give the directory}}" ;;
 env) print_env "${2:-${TEST_CLUSTER_DIR:?TEST_CLUSTER_DIR is not set: give the directory}}" ;;
 resetdb) cmd_resetdb "${2:-${TEST_CLUSTER_DIR:?TEST_CLUSTER_DIR is not set: give the directory}}" ;;

@@ -18,7 +18,14 @@ Control endpoints (not logged, no auth):
     GET    /_mock/stats                  request and creation counters
     POST   /_mock/reset                  forget log, faults, uploads, stories,
                                          idempotency keys and runtime config
-    POST   /_mock/config                 {"latency_ms": N, "files_host": "localhost"}
+    POST   /_mock/config                 {"latency_ms": N, "files_host": "localhost",
+                                          "href_origin": "https://127.0.0.1:1"}
+                                         (href_origin: scheme://host:port that
+                                         Checkr next_href/previous_href use, as
+                                         the real API's http:// hrefs do; "" for
+                                         the mock's own; "integrations": extra
+                                         Kombo integration ids to accept, each
+                                         with generated attachments)
     POST   /_mock/faults                 one rule or a list of rules
     GET    /_mock/faults                 active rules
     DELETE /_mock/faults                 drop all rules
@@ -209,6 +216,8 @@ class State:
     def reset_locked(self):
         self.latency = self.cli_latency_ms / 1000.0
         self.files_host = self.host
+        self.href_origin = ""
+        self.extra_integrations = frozenset()
         self.log = []
         self.seq = 0
         self.faults = []
@@ -314,7 +323,7 @@ def checkr_filtered_docs(cid, files_host, types):
     return tuple(j for t, j in docs if t in wanted)
 
 
-def checkr_list_body(cid, docs, types, page, per_page, next_override):
+def checkr_list_body(cid, docs, types, page, per_page, next_override, href_origin=""):
     total = len(docs)
     if per_page > 0:
         start = (page - 1) * per_page
@@ -327,7 +336,7 @@ def checkr_list_body(cid, docs, types, page, per_page, next_override):
     href_base = None
     if has_next or has_prev:
         href_base = "%s/checkr/v1/candidates/%s/documents?page=" % (
-            STATE.base_url(), quote(cid, safe=""))
+            href_origin or STATE.base_url(), quote(cid, safe=""))
         tq = "".join("&types%5B%5D=" + quote(t, safe="") for t in (types or ()))
     nxt = ('"%s%d&per_page=%d%s"' % (href_base, page + 1, per_page, tq)
            if has_next else "null")
@@ -340,9 +349,9 @@ def checkr_list_body(cid, docs, types, page, per_page, next_override):
 
 
 @functools.lru_cache(maxsize=8192)
-def checkr_page_cached(cid, files_host, types, page, per_page):
+def checkr_page_cached(cid, files_host, types, page, per_page, href_origin):
     docs = checkr_filtered_docs(cid, files_host, types)
-    return checkr_list_body(cid, docs, types, page, per_page, None)
+    return checkr_list_body(cid, docs, types, page, per_page, None, href_origin)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1122,12 +1131,12 @@ class Handler(BaseHTTPRequestHandler):
         fh = st.files_host
         extra = st.uploaded_by_cand.get(cid)
         if extra is None and override is None:
-            return checkr_page_cached(cid, fh, types, page, per_page)
+            return checkr_page_cached(cid, fh, types, page, per_page, st.href_origin)
         docs = checkr_filtered_docs(cid, fh, types)
         if extra:
             wanted = None if types is None else frozenset(types)
             docs = docs + tuple(j for t, j in list(extra) if wanted is None or t in wanted)
-        return checkr_list_body(cid, docs, types, page, per_page, override)
+        return checkr_list_body(cid, docs, types, page, per_page, override, st.href_origin)
 
     def checkr_upload(self, cid, body):
         if cid.startswith("missing"):
@@ -1220,7 +1229,8 @@ class Handler(BaseHTTPRequestHandler):
             self.sleep_latency()
             raise kombo_error(400, "PLATFORM.INPUT_INVALID", "Invalid input.",
                               "The X-Integration-Id header is missing.", seq)
-        if integration not in KOMBO_INTEGRATIONS:
+        if (integration not in KOMBO_INTEGRATIONS
+                and integration not in STATE.extra_integrations):
             self.sleep_latency()
             raise kombo_error(404, "PLATFORM.INTEGRATION_NOT_FOUND",
                               "The integration was not found.",
@@ -1316,8 +1326,13 @@ class Handler(BaseHTTPRequestHandler):
                     st.latency = max(0.0, float(req["latency_ms"])) / 1000.0
                 if "files_host" in req:
                     st.files_host = str(req["files_host"]) or st.host
+                if "href_origin" in req:
+                    st.href_origin = str(req["href_origin"]).rstrip("/")
+                if "integrations" in req:
+                    st.extra_integrations = frozenset(str(i) for i in req["integrations"])
             self.send_json(200, {"latency_ms": st.latency * 1000.0,
-                                 "files_host": st.files_host})
+                                 "files_host": st.files_host,
+                                 "href_origin": st.href_origin})
         elif name == "stats" and cmd == "GET":
             with st.lock:
                 out = {"requests": len(st.log), "stories_created": st.stories_created,

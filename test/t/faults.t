@@ -247,10 +247,11 @@ run_case(name => 'a download over max_download_bytes', id => 'e44aa283528e6fde7d
 # ----------------------------------------------------------------------
 # Pagination gone wrong
 
+# (another scheme or port on base_url's host is followed on base_url's own:
+# urls.t)
 for my $nh (
 	[ 'another host', "http://localhost:$port" ],
-	[ 'another port', "http://127.0.0.1:$closed_port" ],
-	[ 'another scheme', "https://127.0.0.1:$port" ])
+	[ 'another host and port', "http://localhost:$closed_port" ])
 {
 	my ($what, $origin) = @$nh;
 	(my $id = "f-nh-$what") =~ s/ /-/g;
