@@ -401,7 +401,8 @@ enum CdPlanPrivate
 	CD_PRIV_KEY_IS_LIST,		/* Boolean: candidate expression is an array */
 	CD_PRIV_FILTERS,			/* List of Integer: API filter index per expr */
 	CD_PRIV_FILTER_IS_LIST,		/* List of Boolean */
-	CD_PRIV_NEEDED,				/* List of Integer: attnums the query reads */
+	CD_PRIV_NEEDED,				/* List of Integer: attnums the query reads;
+								 * 0 the whole row, < 0 system columns */
 	CD_PRIV_EXPLAIN_KEY,		/* String: candidate ids, for EXPLAIN */
 	CD_PRIV_EXPLAIN_FILTERS,	/* List of String: pushed filters, for EXPLAIN */
 	CD_PRIV_PARAMETERIZED		/* Integer: ids come from the outer side */
