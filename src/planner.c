@@ -47,7 +47,14 @@
 #define CD_REQUEST_COST 1000.0
 #define CD_ROWS_PER_CANDIDATE 10.0
 #define CD_UNKNOWN_LIST_LENGTH 10
-#define CD_NO_KEY_COST 1.0e10
+/*
+ * The cost of a scan without candidate ids, which fails at plan time: above
+ * any parameterized nested loop (row estimates stop at 1e100), so that
+ * it is chosen only when nothing else is possible, and far enough from
+ * DBL_MAX that joins over it stay finite.  PostgreSQL 18 also marks the
+ * path disabled, which every path comparison looks at first.
+ */
+#define CD_NO_KEY_COST 1.0e110
 
 /* A condition "column = value" or "column = ANY(array)" found in a clause. */
 typedef struct CdMatch
@@ -288,7 +295,11 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup,
 {
 	ForeignPath *path;
 
-#if PG_VERSION_NUM >= 170000
+#if PG_VERSION_NUM >= 180000
+	path = create_foreignscan_path(root, baserel, NULL, rows,
+								   total >= CD_NO_KEY_COST ? 1 : 0, startup, total,
+								   NIL, required_outer, NULL, NIL, fdw_private);
+#elif PG_VERSION_NUM >= 170000
 	path = create_foreignscan_path(root, baserel, NULL, rows, startup, total,
 								   NIL, required_outer, NULL, NIL, fdw_private);
 #else
@@ -333,13 +344,16 @@ void
 cdGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	CdRelInfo  *info = baserel->fdw_private;
-	double		requests = info->nlistings;
-	Cost		cost = info->key.value ? requests * CD_REQUEST_COST : CD_NO_KEY_COST;
 	ListCell   *lc;
 	List	   *clauses;
 
-	add_scan_path(root, baserel, baserel->rows, CD_REQUEST_COST,
-			 cost + baserel->rows * cpu_tuple_cost, NULL, NIL);
+	if (info->key.value)
+		add_scan_path(root, baserel, baserel->rows, CD_REQUEST_COST,
+				 info->nlistings * CD_REQUEST_COST + baserel->rows * cpu_tuple_cost,
+				 NULL, NIL);
+	else
+		add_scan_path(root, baserel, baserel->rows, CD_NO_KEY_COST,
+				 CD_NO_KEY_COST, NULL, NIL);
 	if (info->key_attno == InvalidAttrNumber)
 		return;
 
