@@ -379,7 +379,8 @@ extern void cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 							 const CdRowSource *src,
 							 Datum *values, bool *nulls);
 extern bool cd_rowmap_uses(const CdRowMap *map, CdColKind kind);
-extern char *cd_json_text(const CdJsonDoc *doc, int t);
+extern char *cd_json_field_text(const CdApi *api, const CdJsonDoc *doc, int obj,
+								const char *field);
 extern const char *cd_json_object_id(const CdJsonDoc *doc, int obj);
 
 /* ----------------------------------------------------------------

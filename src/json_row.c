@@ -111,35 +111,93 @@ to_server(char *s, size_t len)
 }
 
 /*
- * String token t decoded into a palloc'd string in the database encoding,
- * or NULL if t is missing or not a string.
+ * String token t decoded into a palloc'd string in the database encoding;
+ * NULL if t is missing or not a string, or if it holds \u0000, which no
+ * text value can hold (*has_nul says which).
  */
-char *
-cd_json_text(const CdJsonDoc *doc, int t)
+static char *
+string_text(const CdJsonDoc *doc, int t, bool *has_nul)
 {
 	char	   *dst;
 	long		len;
 
+	*has_nul = false;
 	if (t < 0 || doc->toks[t].type != CD_JSON_STRING)
 		return NULL;
 	dst = palloc(doc->toks[t].end - doc->toks[t].start + 1);
 	if ((len = cd_json_unescape(doc, t, dst)) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("unsupported Unicode escape sequence in a response"),
-				 errdetail("\\u0000 cannot be converted to text.")));
+	{
+		*has_nul = true;
+		pfree(dst);
+		return NULL;
+	}
 	return to_server(dst, len);
 }
 
+/* String token t as written between its quotes, escapes included. */
+static char *
+string_as_written(const CdJsonDoc *doc, int t)
+{
+	size_t		len = doc->toks[t].end - doc->toks[t].start;
+
+	return to_server(pnstrdup(doc->text + doc->toks[t].start, len), len);
+}
+
 /*
- * The object's "id" for messages, or a placeholder.
+ * The object's "id" for messages: as written if it cannot be text, or a
+ * placeholder if there is none.
  */
 const char *
 cd_json_object_id(const CdJsonDoc *doc, int obj)
 {
-	const char *id = cd_json_text(doc, cd_json_get(doc, obj, "id"));
+	int			t = cd_json_get(doc, obj, "id");
+	bool		has_nul;
+	const char *id = string_text(doc, t, &has_nul);
 
+	if (has_nul)
+		return string_as_written(doc, t);
 	return id ? id : "(no id)";
+}
+
+/*
+ * The error for string token t, field of object obj, which holds \u0000.
+ * column is the column that reads it, and the message shows the value; a
+ * field no column reads (a download URL) is not shown, as it may carry a
+ * token.
+ */
+static void
+nul_error(const CdApi *api, const CdJsonDoc *doc, int obj, int t,
+		  const char *column, const char *field)
+{
+	const char *id = cd_json_object_id(doc, obj);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 column ?
+			 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
+					column, api->object_noun, id, string_as_written(doc, t)) :
+			 errmsg("invalid value in field \"%s\" of %s \"%s\"",
+					field, api->object_noun, id),
+			 errdetail("The string in field \"%s\" holds \\u0000, which a PostgreSQL text value cannot hold.",
+					   field)));
+}
+
+/*
+ * The string in field of object obj, in the database encoding, or NULL if
+ * it is missing or not a string.  A string that holds \u0000 is an error
+ * naming the object and the field.
+ */
+char *
+cd_json_field_text(const CdApi *api, const CdJsonDoc *doc, int obj,
+				   const char *field)
+{
+	int			t = cd_json_get(doc, obj, field);
+	bool		has_nul;
+	char	   *text = string_text(doc, t, &has_nul);
+
+	if (has_nul)
+		nul_error(api, doc, obj, t, NULL, field);
+	return text;
 }
 
 /* The JSON text of token t as it stands in the document. */
@@ -156,19 +214,30 @@ raw_json(const CdJsonDoc *doc, int t)
 /*
  * The text a column's input function gets for token t, or NULL for SQL
  * NULL.  The scanner checked the text as UTF-8; strings and JSON text are
- * converted to the database encoding.
+ * converted to the database encoding.  A string holding \u0000 cannot be
+ * text: an error naming the column, the object, the field and the value.
  */
 static char *
-value_text(const CdJsonDoc *doc, int t, bool as_json)
+value_text(ConvertContext *cc, CdColumn *col, int t)
 {
+	const CdJsonDoc *doc = cc->doc;
 	char	   *raw;
 
 	if (t < 0 || doc->toks[t].type == CD_JSON_NULL)
 		return NULL;
-	if (doc->toks[t].type == CD_JSON_STRING && !as_json)
-		return cd_json_text(doc, t);
+	if (doc->toks[t].type == CD_JSON_STRING && !col->is_json)
+	{
+		bool		has_nul;
+		char	   *text = string_text(doc, t, &has_nul);
+
+		if (has_nul)
+			nul_error(cc->map->api, doc, cc->obj, t,
+					  NameStr(TupleDescAttr(cc->map->tupdesc, cc->attidx)->attname),
+					  col->field);
+		return text;
+	}
 	raw = raw_json(doc, t);
-	if (as_json || doc->toks[t].type == CD_JSON_OBJECT ||
+	if (col->is_json || doc->toks[t].type == CD_JSON_OBJECT ||
 		doc->toks[t].type == CD_JSON_ARRAY)
 		return to_server(raw, strlen(raw));
 	return raw;					/* a number or a boolean, as written */
@@ -238,15 +307,14 @@ cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 				text = src->echo_value ? pstrdup(src->echo_value) : NULL;
 				break;
 			case CD_COL_ATTRS:
-				text = value_text(doc, obj, true);
+				text = to_server(raw_json(doc, obj), doc->toks[obj].end - doc->toks[obj].start);
 				break;
 			case CD_COL_CONTENT:
 				nulls[i] = (src->content == NULL);
 				values[i] = PointerGetDatum(src->content);
 				continue;
 			case CD_COL_FIELD:
-				text = value_text(doc, cd_json_get(doc, obj, col->field),
-								  col->is_json);
+				text = value_text(&cc, col, cd_json_get(doc, obj, col->field));
 				break;
 		}
 		nulls[i] = (text == NULL);

@@ -288,8 +288,8 @@ next_object(CdScanState *st)
 static bytea *
 object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
 {
-	const char *url = cd_json_text(doc, cd_json_get(doc, obj,
-													st->api->content_url_field));
+	const char *url = cd_json_field_text(st->api, doc, obj,
+										 st->api->content_url_field);
 
 	if (url == NULL)
 		return NULL;
