@@ -43,6 +43,7 @@ typedef struct CdScanState
 	ExprState  *filter_expr[CD_MAX_FILTERS];
 	bool		wants_content;
 	bool		materialize;	/* the query reads xmin, cmin, xmax or cmax */
+	int64		not_downloaded; /* rows removed before their download */
 	bool		started;
 	char	   *relname;
 } CdScanState;
@@ -305,7 +306,7 @@ object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
  * (as postgres_fdw's do).  It lives in the per-tuple context.
  */
 static void
-store_heap_row(ForeignScanState *node, TupleTableSlot *slot)
+store_heap_row(TupleTableSlot *slot)
 {
 	HeapTuple	tuple = heap_form_tuple(slot->tts_tupleDescriptor,
 										slot->tts_values, slot->tts_isnull);
@@ -324,7 +325,7 @@ static void
 store_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
 {
 	if (st->materialize)
-		store_heap_row(node, slot);
+		store_heap_row(slot);
 	else
 		ExecStoreVirtualTuple(slot);
 	slot->tts_tableOid = RelationGetRelid(node->ss.ss_currentRelation);
@@ -347,6 +348,7 @@ add_content(ForeignScanState *node, CdScanState *st, const CdJsonDoc *doc,
 	econtext->ecxt_scantuple = slot;
 	if (!ExecQual(node->fdw_recheck_quals, econtext))
 	{
+		st->not_downloaded++;
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
 		return false;
@@ -480,5 +482,8 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
 		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
 		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
+		if (plan->fdw_recheck_quals != NIL)
+			ExplainPropertyInteger("Rows Removed Before Download", NULL,
+								   st->not_downloaded, es);
 	}
 }
