@@ -438,6 +438,17 @@ describe_match(PlannerInfo *root, const char *name, const CdMatch *m)
 }
 
 /*
+ * Do attrs (attnums offset by FirstLowInvalidHeapAttributeNumber) hold a
+ * content column or the whole row?
+ */
+static bool
+reads_content(const CdRelInfo *info, const Bitmapset *attrs)
+{
+	return bms_overlap(attrs, info->content_attrs) ||
+		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+}
+
+/*
  * Columns the query reads, from its target list and every local condition,
  * as the attnums the scan gets in CD_PRIV_NEEDED: 0 for the whole row,
  * negative numbers for system columns.  *content says whether the file's
@@ -453,8 +464,7 @@ needed_columns(RelOptInfo *baserel, List *local_quals, bool *content)
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
 	pull_varattnos((Node *) local_quals, baserel->relid, &attrs);
-	*content = bms_overlap(attrs, info->content_attrs) ||
-		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+	*content = reads_content(info, attrs);
 	while ((attno = bms_next_member(attrs, attno)) >= 0)
 		result = lappend(result,
 						 makeInteger(attno + FirstLowInvalidHeapAttributeNumber));
@@ -469,8 +479,7 @@ needs_content(RelOptInfo *baserel, Node *clause)
 	Bitmapset  *attrs = NULL;
 
 	pull_varattnos(clause, baserel->relid, &attrs);
-	return bms_overlap(attrs, info->content_attrs) ||
-		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+	return reads_content(info, attrs);
 }
 
 /*
