@@ -46,3 +46,39 @@ SELECT * FROM regress_error($$
 
 DROP FOREIGN TABLE regress_renamed, regress_json;
 \i sql/include/teardown.sql
+
+--
+-- a database whose encoding lacks a character of a value (LATIN1 has é but
+-- not 日): the same error, with the value and the id written with \u
+-- escapes
+--
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE regress_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'
+  TEMPLATE template0;
+\c regress_latin1
+SET client_encoding = 'UTF8';
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+CREATE EXTENSION candidate_docs;
+CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'checkr', base_url :'checkr_url');
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_checkr
+  OPTIONS (api_key 'test_checkr_key');
+CREATE FOREIGN TABLE candidate_documents (
+  id text, candidate_id text, filename text, filesize bigint, attrs jsonb
+) SERVER regress_checkr;
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '[{"path_contains": "/candidates/latin-1/", "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": [{\"id\": \"e1\", \"filename\": \"caf\\u00e9 \u00e9t\u00e9.pdf\", \"filesize\": 1}], \"object\": \"list\", \"next_href\": null, \"previous_href\": null, \"count\": 1}"}, {"path_contains": "/candidates/latin-2/", "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": [{\"id\": \"e2\", \"filename\": \"\\u65e5.pdf\"}], \"object\": \"list\", \"next_href\": null, \"previous_href\": null, \"count\": 1}"}, {"path_contains": "/candidates/latin-4/", "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": [{\"id\": \"e3\", \"filename\": \"\u00e9t\u00e9 \u65e5.pdf\"}], \"object\": \"list\", \"next_href\": null, \"previous_href\": null, \"count\": 1}"}, {"path_contains": "/candidates/latin-3/", "action": "respond", "status": 200, "headers": {"Content-Type": "application/json"}, "body": "{\"data\": [{\"id\": \"e4\u65e5\", \"filesize\": \"\\u65e5\"}], \"object\": \"list\", \"next_href\": null, \"previous_href\": null, \"count\": 1}"}]'
+-- é converts, escaped or not
+SELECT id, filename, attrs->>'filename' AS field FROM candidate_documents
+ WHERE candidate_id = 'latin-1';
+-- 日 does not, escaped or not
+SELECT filename FROM candidate_documents WHERE candidate_id = 'latin-2';  -- ERROR
+SELECT filename FROM candidate_documents WHERE candidate_id = 'latin-4';  -- ERROR
+SELECT attrs FROM candidate_documents WHERE candidate_id = 'latin-2';  -- ERROR
+-- in an id
+SELECT filesize FROM candidate_documents WHERE candidate_id = 'latin-3';  -- ERROR
+SELECT id FROM candidate_documents WHERE candidate_id = 'latin-3';  -- ERROR
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+DROP EXTENSION candidate_docs CASCADE;
+\c :regress_db
+DROP DATABASE regress_latin1;

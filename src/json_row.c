@@ -100,7 +100,8 @@ cd_rowmap_uses(const CdRowMap *map, CdColKind kind)
 
 /*
  * UTF-8 text from a response in the database encoding.  The scanner has
- * already checked it as UTF-8, so a UTF-8 database takes it as it is.
+ * already checked it as UTF-8, so a UTF-8 database takes it as it is; in
+ * another database a character it lacks is an error (a data exception).
  */
 static char *
 to_server(char *s, size_t len)
@@ -111,36 +112,70 @@ to_server(char *s, size_t len)
 }
 
 /*
- * String token t decoded into a palloc'd string in the database encoding;
- * NULL if t is missing or not a string, or if it holds \u0000, which no
- * text value can hold (*has_nul says which).
+ * UTF-8 text from a response, for a message: as it is in a UTF-8
+ * database; elsewhere with every non-ASCII character written \uXXXX, as
+ * in JSON, so that a character the database encoding lacks cannot make
+ * the message itself fail.
  */
 static char *
-string_text(const CdJsonDoc *doc, int t, bool *has_nul)
+message_text(const char *s)
+{
+	StringInfoData buf;
+
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return pstrdup(s);
+	initStringInfo(&buf);
+	while (*s)
+	{
+		const unsigned char *c = (const unsigned char *) s;
+		pg_wchar	cp;
+
+		if (*c < 0x80)
+		{
+			appendStringInfoChar(&buf, *s++);
+			continue;
+		}
+		cp = utf8_to_unicode(c);
+		s += pg_utf_mblen(c);
+		if (cp > 0xFFFF)
+			appendStringInfo(&buf, "\\u%04x\\u%04x",
+							 0xD800 + ((cp - 0x10000) >> 10),
+							 0xDC00 + ((cp - 0x10000) & 0x3FF));
+		else
+			appendStringInfo(&buf, "\\u%04x", cp);
+	}
+	return buf.data;
+}
+
+/*
+ * String token t decoded into a palloc'd UTF-8 string; NULL if t is
+ * missing or not a string, or if it holds \u0000, which no text value can
+ * hold (*has_nul says which).
+ */
+static char *
+string_utf8(const CdJsonDoc *doc, int t, bool *has_nul)
 {
 	char	   *dst;
-	long		len;
 
 	*has_nul = false;
 	if (t < 0 || doc->toks[t].type != CD_JSON_STRING)
 		return NULL;
 	dst = palloc(doc->toks[t].end - doc->toks[t].start + 1);
-	if ((len = cd_json_unescape(doc, t, dst)) < 0)
+	if (cd_json_unescape(doc, t, dst) < 0)
 	{
 		*has_nul = true;
 		pfree(dst);
 		return NULL;
 	}
-	return to_server(dst, len);
+	return dst;
 }
 
 /* String token t as written between its quotes, escapes included. */
 static char *
 string_as_written(const CdJsonDoc *doc, int t)
 {
-	size_t		len = doc->toks[t].end - doc->toks[t].start;
-
-	return to_server(pnstrdup(doc->text + doc->toks[t].start, len), len);
+	return pnstrdup(doc->text + doc->toks[t].start,
+					doc->toks[t].end - doc->toks[t].start);
 }
 
 /*
@@ -152,11 +187,11 @@ cd_json_object_id(const CdJsonDoc *doc, int obj)
 {
 	int			t = cd_json_get(doc, obj, "id");
 	bool		has_nul;
-	const char *id = string_text(doc, t, &has_nul);
+	const char *id = string_utf8(doc, t, &has_nul);
 
 	if (has_nul)
-		return string_as_written(doc, t);
-	return id ? id : "(no id)";
+		return message_text(string_as_written(doc, t));
+	return id ? message_text(id) : "(no id)";
 }
 
 /*
@@ -175,7 +210,8 @@ nul_error(const CdApi *api, const CdJsonDoc *doc, int obj, int t,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 column ?
 			 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
-					column, api->object_noun, id, string_as_written(doc, t)) :
+					column, api->object_noun, id,
+					message_text(string_as_written(doc, t))) :
 			 errmsg("invalid value in field \"%s\" of %s \"%s\"",
 					field, api->object_noun, id),
 			 errdetail("The string in field \"%s\" holds \\u0000, which a PostgreSQL text value cannot hold.",
@@ -193,11 +229,11 @@ cd_json_field_text(const CdApi *api, const CdJsonDoc *doc, int obj,
 {
 	int			t = cd_json_get(doc, obj, field);
 	bool		has_nul;
-	char	   *text = string_text(doc, t, &has_nul);
+	char	   *text = string_utf8(doc, t, &has_nul);
 
 	if (has_nul)
 		nul_error(api, doc, obj, t, NULL, field);
-	return text;
+	return text ? to_server(text, strlen(text)) : NULL;
 }
 
 /* The JSON text of token t as it stands in the document. */
@@ -212,23 +248,23 @@ raw_json(const CdJsonDoc *doc, int t)
 }
 
 /*
- * The text a column's input function gets for token t, or NULL for SQL
- * NULL.  The scanner checked the text as UTF-8; strings and JSON text are
- * converted to the database encoding.  A string holding \u0000 cannot be
- * text: an error naming the column, the object, the field and the value.
+ * The UTF-8 text a column's input function gets for token t (once in the
+ * database encoding), or NULL for SQL NULL: a string's characters, or the
+ * JSON text of anything else and of every value for a json or jsonb
+ * column.  A string holding \u0000 cannot be text: an error naming the
+ * column, the object, the field and the value.
  */
 static char *
-value_text(ConvertContext *cc, CdColumn *col, int t)
+value_utf8(ConvertContext *cc, CdColumn *col, int t)
 {
 	const CdJsonDoc *doc = cc->doc;
-	char	   *raw;
 
 	if (t < 0 || doc->toks[t].type == CD_JSON_NULL)
 		return NULL;
 	if (doc->toks[t].type == CD_JSON_STRING && !col->is_json)
 	{
 		bool		has_nul;
-		char	   *text = string_text(doc, t, &has_nul);
+		char	   *text = string_utf8(doc, t, &has_nul);
 
 		if (has_nul)
 			nul_error(cc->map->api, doc, cc->obj, t,
@@ -236,28 +272,28 @@ value_text(ConvertContext *cc, CdColumn *col, int t)
 					  col->field);
 		return text;
 	}
-	raw = raw_json(doc, t);
-	if (col->is_json || doc->toks[t].type == CD_JSON_OBJECT ||
-		doc->toks[t].type == CD_JSON_ARRAY)
-		return to_server(raw, strlen(raw));
-	return raw;					/* a number or a boolean, as written */
+	return raw_json(doc, t);
 }
 
 /*
- * Convert text with the column's input function.  A value the type
- * refuses (a data exception) becomes an FDW error that names the column,
- * the object and the value; anything else (cancel, out of memory) passes
- * through as it is.
+ * Convert text with the column's input function, after converting it from
+ * UTF-8 to the database encoding if it comes from the API (from_api).  A
+ * value either step refuses (a data exception) becomes an FDW error that
+ * names the column, the object and the value; anything else (cancel, out
+ * of memory) passes through as it is.
  */
 static Datum
-input_value(ConvertContext *cc, CdColumn *col, char *text)
+input_value(ConvertContext *cc, CdColumn *col, char *text, bool from_api)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Datum		result = (Datum) 0;
 
 	PG_TRY();
 	{
-		result = InputFunctionCall(&col->infunc, text, col->typioparam, col->typmod);
+		char	   *server_text = from_api ? to_server(text, strlen(text)) : text;
+
+		result = InputFunctionCall(&col->infunc, server_text, col->typioparam,
+								   col->typmod);
 	}
 	PG_CATCH();
 	{
@@ -273,7 +309,8 @@ input_value(ConvertContext *cc, CdColumn *col, char *text)
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
 						NameStr(att->attname), cc->map->api->object_noun,
-						cd_json_object_id(cc->doc, cc->obj), text),
+						cd_json_object_id(cc->doc, cc->obj),
+						from_api ? message_text(text) : text),
 				 errdetail_internal("%s", edata->message)));
 	}
 	PG_END_TRY();
@@ -294,6 +331,7 @@ cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 	{
 		CdColumn   *col = &map->cols[i];
 		char	   *text = NULL;
+		bool		from_api = true;
 
 		cc.attidx = i;
 		switch (col->kind)
@@ -302,22 +340,24 @@ cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 				break;
 			case CD_COL_CANDIDATE:
 				text = pstrdup(src->candidate_id);
+				from_api = false;
 				break;
 			case CD_COL_ECHO:
 				text = src->echo_value ? pstrdup(src->echo_value) : NULL;
+				from_api = false;
 				break;
 			case CD_COL_ATTRS:
-				text = to_server(raw_json(doc, obj), doc->toks[obj].end - doc->toks[obj].start);
+				text = raw_json(doc, obj);
 				break;
 			case CD_COL_CONTENT:
 				nulls[i] = (src->content == NULL);
 				values[i] = PointerGetDatum(src->content);
 				continue;
 			case CD_COL_FIELD:
-				text = value_text(&cc, col, cd_json_get(doc, obj, col->field));
+				text = value_utf8(&cc, col, cd_json_get(doc, obj, col->field));
 				break;
 		}
 		nulls[i] = (text == NULL);
-		values[i] = text ? input_value(&cc, col, text) : (Datum) 0;
+		values[i] = text ? input_value(&cc, col, text, from_api) : (Datum) 0;
 	}
 }
