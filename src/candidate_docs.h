@@ -396,7 +396,8 @@ extern void cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 							 const CdRowSource *src,
 							 Datum *values, bool *nulls);
 extern bool cd_rowmap_uses(const CdRowMap *map, CdColKind kind);
-extern char *cd_json_text(const CdJsonDoc *doc, int t);
+extern char *cd_json_field_text(const CdApi *api, const CdJsonDoc *doc, int obj,
+								const char *field);
 extern const char *cd_json_object_id(const CdJsonDoc *doc, int obj);
 
 /* ----------------------------------------------------------------
@@ -418,7 +419,8 @@ enum CdPlanPrivate
 	CD_PRIV_KEY_IS_LIST,		/* Boolean: candidate expression is an array */
 	CD_PRIV_FILTERS,			/* List of Integer: API filter index per expr */
 	CD_PRIV_FILTER_IS_LIST,		/* List of Boolean */
-	CD_PRIV_NEEDED,				/* List of Integer: attnums the query reads */
+	CD_PRIV_NEEDED,				/* List of Integer: attnums the query reads;
+								 * 0 the whole row, < 0 system columns */
 	CD_PRIV_EXPLAIN_KEY,		/* String: candidate ids, for EXPLAIN */
 	CD_PRIV_EXPLAIN_FILTERS,	/* List of String: pushed filters, for EXPLAIN */
 	CD_PRIV_PARAMETERIZED		/* Integer: ids come from the outer side */

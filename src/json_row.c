@@ -100,7 +100,8 @@ cd_rowmap_uses(const CdRowMap *map, CdColKind kind)
 
 /*
  * UTF-8 text from a response in the database encoding.  The scanner has
- * already checked it as UTF-8, so a UTF-8 database takes it as it is.
+ * already checked it as UTF-8, so a UTF-8 database takes it as it is; in
+ * another database a character it lacks is an error (a data exception).
  */
 static char *
 to_server(char *s, size_t len)
@@ -111,35 +112,128 @@ to_server(char *s, size_t len)
 }
 
 /*
- * String token t decoded into a palloc'd string in the database encoding,
- * or NULL if t is missing or not a string.
+ * UTF-8 text from a response, for a message: as it is in a UTF-8
+ * database; elsewhere with every non-ASCII character written \uXXXX, as
+ * in JSON, so that a character the database encoding lacks cannot make
+ * the message itself fail.
  */
-char *
-cd_json_text(const CdJsonDoc *doc, int t)
+static char *
+message_text(const char *s)
 {
-	char	   *dst;
-	long		len;
+	StringInfoData buf;
 
-	if (t < 0 || doc->toks[t].type != CD_JSON_STRING)
-		return NULL;
-	dst = palloc(doc->toks[t].end - doc->toks[t].start + 1);
-	if ((len = cd_json_unescape(doc, t, dst)) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("unsupported Unicode escape sequence in a response"),
-				 errdetail("\\u0000 cannot be converted to text.")));
-	return to_server(dst, len);
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return pstrdup(s);
+	initStringInfo(&buf);
+	while (*s)
+	{
+		const unsigned char *c = (const unsigned char *) s;
+		pg_wchar	cp;
+
+		if (*c < 0x80)
+		{
+			appendStringInfoChar(&buf, *s++);
+			continue;
+		}
+		cp = utf8_to_unicode(c);
+		s += pg_utf_mblen(c);
+		if (cp > 0xFFFF)
+			appendStringInfo(&buf, "\\u%04x\\u%04x",
+							 0xD800 + ((cp - 0x10000) >> 10),
+							 0xDC00 + ((cp - 0x10000) & 0x3FF));
+		else
+			appendStringInfo(&buf, "\\u%04x", cp);
+	}
+	return buf.data;
 }
 
 /*
- * The object's "id" for messages, or a placeholder.
+ * String token t decoded into a palloc'd UTF-8 string; NULL if t is
+ * missing or not a string, or if it holds \u0000, which no text value can
+ * hold (*has_nul says which).
+ */
+static char *
+string_utf8(const CdJsonDoc *doc, int t, bool *has_nul)
+{
+	char	   *dst;
+
+	*has_nul = false;
+	if (t < 0 || doc->toks[t].type != CD_JSON_STRING)
+		return NULL;
+	dst = palloc(doc->toks[t].end - doc->toks[t].start + 1);
+	if (cd_json_unescape(doc, t, dst) < 0)
+	{
+		*has_nul = true;
+		pfree(dst);
+		return NULL;
+	}
+	return dst;
+}
+
+/* String token t as written between its quotes, escapes included. */
+static char *
+string_as_written(const CdJsonDoc *doc, int t)
+{
+	return pnstrdup(doc->text + doc->toks[t].start,
+					doc->toks[t].end - doc->toks[t].start);
+}
+
+/*
+ * The object's "id" for messages: as written if it cannot be text, or a
+ * placeholder if there is none.
  */
 const char *
 cd_json_object_id(const CdJsonDoc *doc, int obj)
 {
-	const char *id = cd_json_text(doc, cd_json_get(doc, obj, "id"));
+	int			t = cd_json_get(doc, obj, "id");
+	bool		has_nul;
+	const char *id = string_utf8(doc, t, &has_nul);
 
-	return id ? id : "(no id)";
+	if (has_nul)
+		return message_text(string_as_written(doc, t));
+	return id ? message_text(id) : "(no id)";
+}
+
+/*
+ * The error for string token t, field of object obj, which holds \u0000.
+ * column is the column that reads it, and the message shows the value; a
+ * field no column reads (a download URL) is not shown, as it may carry a
+ * token.
+ */
+static void
+nul_error(const CdApi *api, const CdJsonDoc *doc, int obj, int t,
+		  const char *column, const char *field)
+{
+	const char *id = cd_json_object_id(doc, obj);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 column ?
+			 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
+					column, api->object_noun, id,
+					message_text(string_as_written(doc, t))) :
+			 errmsg("invalid value in field \"%s\" of %s \"%s\"",
+					field, api->object_noun, id),
+			 errdetail("The string in field \"%s\" holds \\u0000, which a PostgreSQL text value cannot hold.",
+					   field)));
+}
+
+/*
+ * The string in field of object obj, in the database encoding, or NULL if
+ * it is missing or not a string.  A string that holds \u0000 is an error
+ * naming the object and the field.
+ */
+char *
+cd_json_field_text(const CdApi *api, const CdJsonDoc *doc, int obj,
+				   const char *field)
+{
+	int			t = cd_json_get(doc, obj, field);
+	bool		has_nul;
+	char	   *text = string_utf8(doc, t, &has_nul);
+
+	if (has_nul)
+		nul_error(api, doc, obj, t, NULL, field);
+	return text ? to_server(text, strlen(text)) : NULL;
 }
 
 /* The JSON text of token t as it stands in the document. */
@@ -154,41 +248,52 @@ raw_json(const CdJsonDoc *doc, int t)
 }
 
 /*
- * The text a column's input function gets for token t, or NULL for SQL
- * NULL.  The scanner checked the text as UTF-8; strings and JSON text are
- * converted to the database encoding.
+ * The UTF-8 text a column's input function gets for token t (once in the
+ * database encoding), or NULL for SQL NULL: a string's characters, or the
+ * JSON text of anything else and of every value for a json or jsonb
+ * column.  A string holding \u0000 cannot be text: an error naming the
+ * column, the object, the field and the value.
  */
 static char *
-value_text(const CdJsonDoc *doc, int t, bool as_json)
+value_utf8(ConvertContext *cc, CdColumn *col, int t)
 {
-	char	   *raw;
+	const CdJsonDoc *doc = cc->doc;
 
 	if (t < 0 || doc->toks[t].type == CD_JSON_NULL)
 		return NULL;
-	if (doc->toks[t].type == CD_JSON_STRING && !as_json)
-		return cd_json_text(doc, t);
-	raw = raw_json(doc, t);
-	if (as_json || doc->toks[t].type == CD_JSON_OBJECT ||
-		doc->toks[t].type == CD_JSON_ARRAY)
-		return to_server(raw, strlen(raw));
-	return raw;					/* a number or a boolean, as written */
+	if (doc->toks[t].type == CD_JSON_STRING && !col->is_json)
+	{
+		bool		has_nul;
+		char	   *text = string_utf8(doc, t, &has_nul);
+
+		if (has_nul)
+			nul_error(cc->map->api, doc, cc->obj, t,
+					  NameStr(TupleDescAttr(cc->map->tupdesc, cc->attidx)->attname),
+					  col->field);
+		return text;
+	}
+	return raw_json(doc, t);
 }
 
 /*
- * Convert text with the column's input function.  A value the type
- * refuses (a data exception) becomes an FDW error that names the column,
- * the object and the value; anything else (cancel, out of memory) passes
- * through as it is.
+ * Convert text with the column's input function, after converting it from
+ * UTF-8 to the database encoding if it comes from the API (from_api).  A
+ * value either step refuses (a data exception) becomes an FDW error that
+ * names the column, the object and the value; anything else (cancel, out
+ * of memory) passes through as it is.
  */
 static Datum
-input_value(ConvertContext *cc, CdColumn *col, char *text)
+input_value(ConvertContext *cc, CdColumn *col, char *text, bool from_api)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Datum		result = (Datum) 0;
 
 	PG_TRY();
 	{
-		result = InputFunctionCall(&col->infunc, text, col->typioparam, col->typmod);
+		char	   *server_text = from_api ? to_server(text, strlen(text)) : text;
+
+		result = InputFunctionCall(&col->infunc, server_text, col->typioparam,
+								   col->typmod);
 	}
 	PG_CATCH();
 	{
@@ -204,7 +309,8 @@ input_value(ConvertContext *cc, CdColumn *col, char *text)
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
 						NameStr(att->attname), cc->map->api->object_noun,
-						cd_json_object_id(cc->doc, cc->obj), text),
+						cd_json_object_id(cc->doc, cc->obj),
+						from_api ? message_text(text) : text),
 				 errdetail_internal("%s", edata->message)));
 	}
 	PG_END_TRY();
@@ -225,6 +331,7 @@ cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 	{
 		CdColumn   *col = &map->cols[i];
 		char	   *text = NULL;
+		bool		from_api = true;
 
 		cc.attidx = i;
 		switch (col->kind)
@@ -233,23 +340,24 @@ cd_row_from_json(CdRowMap *map, const CdJsonDoc *doc, int obj,
 				break;
 			case CD_COL_CANDIDATE:
 				text = pstrdup(src->candidate_id);
+				from_api = false;
 				break;
 			case CD_COL_ECHO:
 				text = src->echo_value ? pstrdup(src->echo_value) : NULL;
+				from_api = false;
 				break;
 			case CD_COL_ATTRS:
-				text = value_text(doc, obj, true);
+				text = raw_json(doc, obj);
 				break;
 			case CD_COL_CONTENT:
 				nulls[i] = (src->content == NULL);
 				values[i] = PointerGetDatum(src->content);
 				continue;
 			case CD_COL_FIELD:
-				text = value_text(doc, cd_json_get(doc, obj, col->field),
-								  col->is_json);
+				text = value_utf8(&cc, col, cd_json_get(doc, obj, col->field));
 				break;
 		}
 		nulls[i] = (text == NULL);
-		values[i] = text ? input_value(&cc, col, text) : (Datum) 0;
+		values[i] = text ? input_value(&cc, col, text, from_api) : (Datum) 0;
 	}
 }

@@ -11,11 +11,14 @@
  * possible, and then planning fails with an error that says what to add.
  *
  * Conditions the API evaluates (Checkr's type, Kombo's integration_id) are
- * sent along.  Every condition, sent or not, also stays in the plan's
- * local qual, so no query can return a wrong row whatever the API does
- * with a filter.  The one exception is the condition the candidate ids
- * came from: each row's candidate_id is the id it was requested for, so
- * that condition holds by construction.
+ * sent along.  Every condition, sent or not, is also checked locally, so
+ * no query can return a wrong row whatever the API does with a filter.
+ * The one exception is the condition the candidate ids came from: each
+ * row's candidate_id is the id it was requested for, so that condition
+ * holds by construction.  When the query reads the content column, the
+ * scan itself checks the conditions that do not need the file before
+ * downloading it (fdw_recheck_quals); only the others stay in the plan's
+ * qual, so that each condition runs once per row.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,7 +47,14 @@
 #define CD_REQUEST_COST 1000.0
 #define CD_ROWS_PER_CANDIDATE 10.0
 #define CD_UNKNOWN_LIST_LENGTH 10
-#define CD_NO_KEY_COST 1.0e10
+/*
+ * The cost of a scan without candidate ids, which fails at plan time: above
+ * any parameterized nested loop (row estimates stop at 1e100), so that
+ * it is chosen only when nothing else is possible, and far enough from
+ * DBL_MAX that joins over it stay finite.  PostgreSQL 18 also marks the
+ * path disabled, which every path comparison looks at first.
+ */
+#define CD_NO_KEY_COST 1.0e110
 
 /* A condition "column = value" or "column = ANY(array)" found in a clause. */
 typedef struct CdMatch
@@ -59,6 +69,8 @@ typedef struct CdRelInfo
 {
 	const CdApi *api;
 	AttrNumber	key_attno;		/* candidate_id column, or 0 */
+	Bitmapset  *content_attrs;	/* content columns, offset by
+								 * FirstLowInvalidHeapAttributeNumber */
 	AttrNumber	filter_attno[CD_MAX_FILTERS];
 	CdMatch		key;			/* key.value NULL: no restriction fixes it */
 	CdMatch		filters[CD_MAX_FILTERS];
@@ -231,6 +243,9 @@ find_columns(CdRelInfo *info, Oid foreigntableid)
 		field = cd_column_field(foreigntableid, att->attnum);
 		if (strcmp(field, "candidate_id") == 0 && info->key_attno == 0)
 			info->key_attno = att->attnum;
+		if (strcmp(field, "content") == 0)
+			info->content_attrs = bms_add_member(info->content_attrs,
+												 att->attnum - FirstLowInvalidHeapAttributeNumber);
 		for (int f = 0; f < info->api->nfilters; f++)
 			if (strcmp(field, info->api->filters[f].field) == 0 &&
 				info->filter_attno[f] == 0)
@@ -280,7 +295,11 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup,
 {
 	ForeignPath *path;
 
-#if PG_VERSION_NUM >= 170000
+#if PG_VERSION_NUM >= 180000
+	path = create_foreignscan_path(root, baserel, NULL, rows,
+								   total >= CD_NO_KEY_COST ? 1 : 0, startup, total,
+								   NIL, required_outer, NULL, NIL, fdw_private);
+#elif PG_VERSION_NUM >= 170000
 	path = create_foreignscan_path(root, baserel, NULL, rows, startup, total,
 								   NIL, required_outer, NULL, NIL, fdw_private);
 #else
@@ -325,13 +344,16 @@ void
 cdGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	CdRelInfo  *info = baserel->fdw_private;
-	double		requests = info->nlistings;
-	Cost		cost = info->key.value ? requests * CD_REQUEST_COST : CD_NO_KEY_COST;
 	ListCell   *lc;
 	List	   *clauses;
 
-	add_scan_path(root, baserel, baserel->rows, CD_REQUEST_COST,
-			 cost + baserel->rows * cpu_tuple_cost, NULL, NIL);
+	if (info->key.value)
+		add_scan_path(root, baserel, baserel->rows, CD_REQUEST_COST,
+				 info->nlistings * CD_REQUEST_COST + baserel->rows * cpu_tuple_cost,
+				 NULL, NIL);
+	else
+		add_scan_path(root, baserel, baserel->rows, CD_NO_KEY_COST,
+				 CD_NO_KEY_COST, NULL, NIL);
 	if (info->key_attno == InvalidAttrNumber)
 		return;
 
@@ -415,22 +437,49 @@ describe_match(PlannerInfo *root, const char *name, const CdMatch *m)
 	return buf.data;
 }
 
-/* Columns the query reads: its target list and every local condition. */
-static List *
-needed_columns(RelOptInfo *baserel, List *local_quals)
+/*
+ * Do attrs (attnums offset by FirstLowInvalidHeapAttributeNumber) hold a
+ * content column or the whole row?
+ */
+static bool
+reads_content(const CdRelInfo *info, const Bitmapset *attrs)
 {
+	return bms_overlap(attrs, info->content_attrs) ||
+		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+}
+
+/*
+ * Columns the query reads, from its target list and every local condition,
+ * as the attnums the scan gets in CD_PRIV_NEEDED: 0 for the whole row,
+ * negative numbers for system columns.  *content says whether the file's
+ * bytes are needed.
+ */
+static List *
+needed_columns(RelOptInfo *baserel, List *local_quals, bool *content)
+{
+	CdRelInfo  *info = baserel->fdw_private;
 	Bitmapset  *attrs = NULL;
 	List	   *result = NIL;
 	int			attno = -1;
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
 	pull_varattnos((Node *) local_quals, baserel->relid, &attrs);
-	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
-		return list_make1(makeInteger(0));	/* whole row: all columns */
+	*content = reads_content(info, attrs);
 	while ((attno = bms_next_member(attrs, attno)) >= 0)
 		result = lappend(result,
 						 makeInteger(attno + FirstLowInvalidHeapAttributeNumber));
 	return result;
+}
+
+/* Does the condition read the content column, or the whole row? */
+static bool
+needs_content(RelOptInfo *baserel, Node *clause)
+{
+	CdRelInfo  *info = baserel->fdw_private;
+	Bitmapset  *attrs = NULL;
+
+	pull_varattnos(clause, baserel->relid, &attrs);
+	return reads_content(info, attrs);
 }
 
 /*
@@ -465,7 +514,10 @@ no_key_error(Oid foreigntableid, const CdApi *api)
 /*
  * GetForeignPlan: the candidate id expression (from the restriction or
  * from the path's join clause) and the pushed filters go to fdw_exprs,
- * where the executor evaluates them; every clause stays a local qual.
+ * where the executor evaluates them.  Every other clause is checked
+ * locally, once: when the file is downloaded, those that do not read it
+ * go to fdw_recheck_quals, which the scan checks before the download (and
+ * EvalPlanQual when it rechecks a row); the rest are the plan's qual.
  */
 ForeignScan *
 cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
@@ -474,6 +526,10 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 {
 	CdRelInfo  *info = baserel->fdw_private;
 	List	   *local_quals = NIL;
+	List	   *before_download = NIL;
+	List	   *after_download = NIL;
+	List	   *needed;
+	bool		content;
 	CdMatch		key = info->key;
 	ListCell   *lc;
 	List	   *exprs;
@@ -494,6 +550,14 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		if (!rinfo->pseudoconstant && !is_key_clause(rinfo, baserel, &key))
 			local_quals = lappend(local_quals, rinfo->clause);
 	}
+	needed = needed_columns(baserel, local_quals, &content);
+	foreach(lc, local_quals)
+	{
+		if (content && !needs_content(baserel, lfirst(lc)))
+			before_download = lappend(before_download, lfirst(lc));
+		else
+			after_download = lappend(after_download, lfirst(lc));
+	}
 
 	exprs = list_make1(key.value);
 	for (int f = 0; f < info->api->nfilters; f++)
@@ -512,11 +576,11 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	}
 
 	scan_private = list_make3(makeInteger(key.is_list), filter_index, filter_is_list);
-	scan_private = lappend(scan_private, needed_columns(baserel, local_quals));
+	scan_private = lappend(scan_private, needed);
 	scan_private = lappend(scan_private,
 					  makeString(describe_match(root, "candidate_id", &key)));
 	scan_private = lappend(scan_private, explain_filters);
 	scan_private = lappend(scan_private, makeInteger(best_path->fdw_private != NIL));
-	return make_foreignscan(tlist, local_quals, baserel->relid, exprs, scan_private,
-							NIL, NIL, outer_plan);
+	return make_foreignscan(tlist, after_download, baserel->relid, exprs,
+							scan_private, NIL, before_download, outer_plan);
 }

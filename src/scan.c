@@ -13,15 +13,17 @@
  */
 #include "candidate_docs.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "nodes/makefuncs.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "optimizer/optimizer.h"
+#include "utils/ruleutils.h"
 #include "access/sysattr.h"
 
 typedef struct CdScanState
@@ -40,24 +42,36 @@ typedef struct CdScanState
 	bool		filter_is_list[CD_MAX_FILTERS];
 	ExprState  *filter_expr[CD_MAX_FILTERS];
 	bool		wants_content;
-	int			content_attidx; /* the content column, if wanted */
-	ExprState  *prefilter;		/* conditions to meet before a download */
+	bool		materialize;	/* the query reads xmin, cmin, xmax or cmax */
+	int64		not_downloaded; /* rows removed before their download */
 	bool		started;
 	char	   *relname;
 } CdScanState;
 
-/* The attnums the query reads; *all if it reads the whole row. */
+/*
+ * The user columns the query reads; *all if it reads the whole row.
+ * System columns need nothing from the API: tableoid and ctid live in the
+ * slot, the others in a tuple header, which *materialize asks for.
+ */
 static Bitmapset *
-needed_attrs(List *needed, bool *all)
+needed_attrs(List *needed, bool *all, bool *materialize)
 {
 	Bitmapset  *attrs = NULL;
 	ListCell   *lc;
 
 	*all = false;
+	*materialize = false;
 	foreach(lc, needed)
 	{
-		*all |= (intVal(lfirst(lc)) == 0);
-		attrs = bms_add_member(attrs, intVal(lfirst(lc)));
+		int			attno = intVal(lfirst(lc));
+
+		if (attno > 0)
+			attrs = bms_add_member(attrs, attno);
+		else if (attno == 0)
+			*all = true;
+		else if (attno != TableOidAttributeNumber &&
+				 attno != SelfItemPointerAttributeNumber)
+			*materialize = true;
 	}
 	return attrs;
 }
@@ -77,32 +91,6 @@ scan_user(ForeignScanState *node)
 }
 
 /*
- * The scan's conditions that do not read the content column: a row must
- * meet them before its file is downloaded.
- */
-static void
-init_prefilter(ForeignScanState *node, CdScanState *st)
-{
-	List	   *quals = NIL;
-	ListCell   *lc;
-
-	for (int i = 0; i < st->map->natts; i++)
-		if (st->map->cols[i].kind == CD_COL_CONTENT)
-			st->content_attidx = i;
-	foreach(lc, node->ss.ps.plan->qual)
-	{
-		Bitmapset  *attrs = NULL;
-
-		pull_varattnos(lfirst(lc), ((Scan *) node->ss.ps.plan)->scanrelid, &attrs);
-		if (!bms_is_member(st->content_attidx + 1 - FirstLowInvalidHeapAttributeNumber,
-						   attrs) &&
-			!bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs))
-			quals = lappend(quals, lfirst(lc));
-	}
-	st->prefilter = ExecInitQual(quals, &node->ss.ps);
-}
-
-/*
  * BeginForeignScan: options, the row map and the fetcher; nothing is sent
  * before the first row is asked for.
  */
@@ -117,6 +105,7 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	int			i = 0;
 	Bitmapset  *needed;
 	bool		all;
+	bool		materialize;
 
 	node->fdw_state = st;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -129,11 +118,10 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	st->relname = pstrdup(RelationGetRelationName(rel));
 	st->srv = cd_server_for_table(RelationGetRelid(rel), scan_user(node));
 	st->api = cd_table_api(RelationGetRelid(rel));
-	needed = needed_attrs(list_nth(priv, CD_PRIV_NEEDED), &all);
+	needed = needed_attrs(list_nth(priv, CD_PRIV_NEEDED), &all, &materialize);
 	st->map = cd_rowmap_create(rel, st->api, needed, all);
 	st->wants_content = cd_rowmap_uses(st->map, CD_COL_CONTENT);
-	if (st->wants_content)
-		init_prefilter(node, st);
+	st->materialize = materialize;
 	st->key_is_list = intVal(list_nth(priv, CD_PRIV_KEY_IS_LIST));
 	st->key_expr = ExecInitExpr(linitial(plan->fdw_exprs), &node->ss.ps);
 	foreach(lc, (List *) list_nth(priv, CD_PRIV_FILTERS))
@@ -301,8 +289,8 @@ next_object(CdScanState *st)
 static bytea *
 object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
 {
-	const char *url = cd_json_text(doc, cd_json_get(doc, obj,
-													st->api->content_url_field));
+	const char *url = cd_json_field_text(st->api, doc, obj,
+										 st->api->content_url_field);
 
 	if (url == NULL)
 		return NULL;
@@ -313,8 +301,41 @@ object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
 }
 
 /*
- * Add the file's bytes to the row in the scan slot, if the row meets the
- * conditions that do not need them; false (slot cleared) if it does not.
+ * Turn the row in the scan slot into a heap tuple, for queries that read
+ * xmin, cmin, xmax or cmax: its header says no transaction and no command
+ * (as postgres_fdw's do).  It lives in the per-tuple context.
+ */
+static void
+store_heap_row(TupleTableSlot *slot)
+{
+	HeapTuple	tuple = heap_form_tuple(slot->tts_tupleDescriptor,
+										slot->tts_values, slot->tts_isnull);
+
+	HeapTupleHeaderSetXmin(tuple->t_data, InvalidTransactionId);
+	HeapTupleHeaderSetXmax(tuple->t_data, InvalidTransactionId);
+	HeapTupleHeaderSetCmin(tuple->t_data, InvalidTransactionId);
+	ExecStoreHeapTuple(tuple, slot, false);
+}
+
+/*
+ * Make the values already in the scan slot its row, with the table's oid
+ * (conditions on tableoid may run before the executor sets it).
+ */
+static void
+store_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
+{
+	if (st->materialize)
+		store_heap_row(slot);
+	else
+		ExecStoreVirtualTuple(slot);
+	slot->tts_tableOid = RelationGetRelid(node->ss.ss_currentRelation);
+}
+
+/*
+ * Add the file's bytes to the row in the scan slot if the row meets the
+ * conditions that do not need them (the plan's fdw_recheck_quals, which
+ * the executor checks itself only when it rechecks a row); false (slot
+ * cleared) if it does not.
  */
 static bool
 add_content(ForeignScanState *node, CdScanState *st, const CdJsonDoc *doc,
@@ -325,17 +346,23 @@ add_content(ForeignScanState *node, CdScanState *st, const CdJsonDoc *doc,
 	bytea	   *content;
 
 	econtext->ecxt_scantuple = slot;
-	if (!ExecQual(st->prefilter, econtext))
+	if (!ExecQual(node->fdw_recheck_quals, econtext))
 	{
+		st->not_downloaded++;
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
 		return false;
 	}
 	content = object_content(st, doc, obj);
+	slot_getallattrs(slot);
 	ExecClearTuple(slot);
-	slot->tts_values[st->content_attidx] = PointerGetDatum(content);
-	slot->tts_isnull[st->content_attidx] = (content == NULL);
-	ExecStoreVirtualTuple(slot);
+	for (int i = 0; i < st->map->natts; i++)
+		if (st->map->cols[i].kind == CD_COL_CONTENT)
+		{
+			slot->tts_values[i] = PointerGetDatum(content);
+			slot->tts_isnull[i] = (content == NULL);
+		}
+	store_row(node, st, slot);
 	return true;
 }
 
@@ -363,7 +390,7 @@ cdIterateForeignScan(ForeignScanState *node)
 		src.echo_value = st->page->listing->header_value;
 		cd_row_from_json(st->map, doc, obj, &src, slot->tts_values,
 						 slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
+		store_row(node, st, slot);
 		if (!st->wants_content || add_content(node, st, doc, obj))
 			return slot;
 	}
@@ -437,6 +464,16 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		filters = lappend(filters, strVal(lfirst(lc)));
 	if (filters != NIL)
 		ExplainPropertyList("API Filters", filters, es);
+	if (plan->fdw_recheck_quals != NIL)
+	{
+		List	   *context = set_deparse_context_plan(es->deparse_cxt,
+													   (Plan *) plan, NIL);
+		Node	   *quals = (Node *) make_ands_explicit(plan->fdw_recheck_quals);
+
+		ExplainPropertyText("Filter Before Download",
+							deparse_expression(quals, context, es->verbose, false),
+							es);
+	}
 	if (es->analyze && st && st->fetch)
 	{
 		CdStats    *stats = cd_fetch_stats(st->fetch);
@@ -445,6 +482,9 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
 		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
 		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
+		if (plan->fdw_recheck_quals != NIL)
+			ExplainPropertyInteger("Rows Removed Before Download", NULL,
+								   st->not_downloaded, es);
 		if (es->verbose)
 			ExplainPropertyInteger("Scan Memory", "kB",
 								   MemoryContextMemAllocated(st->cxt, true) / 1024,
