@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		  What differs between the PostgreSQL releases candidate_docs
+ *		  builds on, behind version guards.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CANDIDATE_DOCS_COMPAT_H
+#define CANDIDATE_DOCS_COMPAT_H
+
+#include "utils/wait_event.h"
+
+/*
+ * Wait events: named ones (pg_stat_activity.wait_event) on 17 and later,
+ * registered on first use in each backend; the generic "Extension" before.
+ */
+#if PG_VERSION_NUM >= 170000
+static inline uint32
+cd_wait_event(uint32 *cache, const char *name)
+{
+	if (*cache == 0)
+		*cache = WaitEventExtensionNew(name);
+	return *cache;
+}
+#else
+static inline uint32
+cd_wait_event(uint32 *cache, const char *name)
+{
+	return PG_WAIT_EXTENSION;
+}
+#endif
+
+/*
+ * Shared memory is requested from shmem_request_hook on 15 and later, from
+ * _PG_init itself before.
+ */
+#if PG_VERSION_NUM >= 150000
+#define CD_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+#endif							/* CANDIDATE_DOCS_COMPAT_H */
