@@ -238,6 +238,7 @@ class State:
         self.rl_count = {CHECKR_PREFIX: 0, KOMBO_PREFIX: 0}
         self.rl_limit, self.rl_window_s, self.max_inflight, self.enforce = self.cli_limits
         self.inflight = {}          # Kombo integration -> requests in flight
+        self.inflight_peak = 0      # the most in flight for one integration
         self.generation += 1
 
     def base_url(self, host=None):
@@ -1077,6 +1078,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.concurrency_refused = True
             else:
                 st.inflight[integration] = n + 1
+                st.inflight_peak = max(st.inflight_peak, n + 1)
                 self.concurrency_refused = False
                 return
         raise Reply(429, {"status": "error", "error": {
@@ -1399,6 +1401,7 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 out = {"requests": len(st.log), "stories_created": st.stories_created,
                        "documents_created": st.documents_created,
+                       "kombo_inflight_peak": st.inflight_peak,
                        "by_path": dict(st.by_path)}
             self.send_json(200, out)
         elif name == "faults" and cmd == "POST":
