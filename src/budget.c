@@ -401,12 +401,15 @@ entry_learn(BudgetEntry *e, const CdRequest *req, bool concurrency,
 {
 	TimestampTz reset = 0;
 	double		wait;
+	int			cap;
 
 	if (req->rate_reset_s >= 0)
 		reset = now + (TimestampTz) (Min(req->rate_reset_s, CD_RESET_CAP_S) * USECS_PER_SEC);
 	if (concurrency)
 	{
-		e->lowered_cap = Max(1, Min(entry_cap(e, req->xfer->srv, now), e->inflight + 1) - 1);
+		/* one less than was in flight, this request included */
+		cap = entry_cap(e, req->xfer->srv, now);
+		e->lowered_cap = Max(1, (cap > 0 ? Min(cap, e->inflight) : e->inflight) - 1);
 		e->lowered_until = now + CD_CAP_LOWERED_US;
 		return;
 	}
@@ -444,11 +447,13 @@ cd_budget_finish(CdRequest *req, bool retry)
 	const CdApi *api = req->xfer->srv->api;
 	TimestampTz now;
 	bool		concurrency = false;
+	bool		budgeted;
 	BudgetEntry *e;
 
 	if (req->budget_slot < 0)
 		return;
 	now = GetCurrentTimestamp();
+	budgeted = request_budgeted(req);
 	if (req->status == 429 && api->concurrency_error_code)
 	{
 		char	   *code = cd_api_error_code(api, req->resp, req->resp_len);
@@ -459,7 +464,7 @@ cd_budget_finish(CdRequest *req, bool retry)
 	budget_lock(LW_EXCLUSIVE);
 	e = &budget->entries[req->budget_slot];
 	cd_counters_record(&e->counters, req, now - req->started_at, retry);
-	if (request_budgeted(req))
+	if (budgeted)
 		entry_learn(e, req, concurrency, now);
 	entry_release(req);
 	budget_unlock();

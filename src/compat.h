@@ -39,4 +39,13 @@ cd_wait_event(uint32 *cache, const char *name)
 #define CD_HAVE_SHMEM_REQUEST_HOOK 1
 #endif
 
+/* USAGE on a foreign server: one ACL check function per object kind before 16. */
+#if PG_VERSION_NUM >= 160000
+#define cd_server_aclcheck(serverid, roleid, mode) \
+	object_aclcheck(ForeignServerRelationId, (serverid), (roleid), (mode))
+#else
+#define cd_server_aclcheck(serverid, roleid, mode) \
+	pg_foreign_server_aclcheck((serverid), (roleid), (mode))
+#endif
+
 #endif							/* CANDIDATE_DOCS_COMPAT_H */

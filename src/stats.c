@@ -13,10 +13,12 @@
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
+#include "compat.h"
 
 #include <math.h>
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_foreign_server.h"
 #include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -120,7 +122,7 @@ may_see(Oid serverid)
 	if (GetForeignServerExtended(serverid, FSV_MISSING_OK) == NULL)
 		return false;
 	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
-		pg_foreign_server_aclcheck(serverid, GetUserId(), ACL_USAGE) == ACLCHECK_OK;
+		cd_server_aclcheck(serverid, GetUserId(), ACL_USAGE) == ACLCHECK_OK;
 }
 
 static void

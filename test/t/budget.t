@@ -6,7 +6,8 @@
 # a second session waits while the first holds the only slot; a wait for
 # the budget answers cancel within one second; a terminated backend's slot
 # comes back; after a 429, or a response saying no requests remain, every
-# session waits for the reset.  pg_stat_activity names the waits.
+# session waits for the reset; a Kombo concurrency error lowers the cap for
+# every session.  pg_stat_activity names the waits.
 use strict;
 use warnings;
 
@@ -23,7 +24,8 @@ mock_reset();
 
 my $S = 'tap_budget';
 my $e44 = 'e44aa283528e6fde7d542194';
-psql_run("DROP SCHEMA IF EXISTS $S CASCADE; DROP SCHEMA IF EXISTS ${S}_r CASCADE");
+psql_run("DROP SCHEMA IF EXISTS $S CASCADE; DROP SCHEMA IF EXISTS ${S}_r CASCADE;"
+	  . " DROP SCHEMA IF EXISTS ${S}_k CASCADE");
 # one request in flight at a time, across every backend
 create_server(name => 'tap_b_one', schema => $S,
 	options => { max_inflight => '1', requests_per_minute => '0',
@@ -191,9 +193,52 @@ is(psql_value("SELECT bool_and(shared) FROM candidate_docs.stats"), 't',
 	$s2->close;
 }
 
+# ----------------------------------------------------------------------
+# (f) Kombo's concurrency error lowers the in-flight cap of every backend:
+# one session had four requests in flight and got a 429
+# PLATFORM.CONCURRENCY_LIMIT_EXCEEDED, so the cap is three; another session
+# sends nothing while the first one's three slow requests run
+{
+	create_server(name => 'tap_b_kombo', schema => "${S}_k", api => 'kombo',
+		options => { max_retries => '3', max_concurrency => '4',
+			integration_id => 'workday:HWUTwvyx2wLoSUHphiWVrp28' });
+	my $tk = "${S}_k.candidate_attachments";
+	my ($s1, $s2) = (CdTest::Session->new, CdTest::Session->new);
+	mock_fault({ path_contains => '/candidates/ca', action => 'delay', ms => 1500 },
+		{ path_contains => '/candidates/conc-x/', times => 1, action => 'respond',
+			status => 429, headers => { 'Content-Type' => 'application/json' },
+			body => '{"status":"error","error":{"code":"PLATFORM.CONCURRENCY_LIMIT_EXCEEDED",'
+			  . '"title":"Concurrency limit exceeded","message":"Too many requests in flight.",'
+			  . '"log_url":null}}' });
+	my $since = mock_seq();
+	$s1->send("SELECT count(*) FROM $tk WHERE candidate_id IN ('ca1', 'ca2', 'ca3', 'conc-x')");
+	ok(wait_until(sub { grep { ($_->{status} // 0) == 429 } @{ requests_for('/conc-x/', $since) } }, 10)
+		  && arrived('/candidates/ca', $since, 3),
+		'concurrency: the first session has three requests in flight and got the 429');
+	$s2->send("SELECT count(*) FROM $tk WHERE candidate_id IN ('cb1', 'cb2', 'cb3', 'cb4')");
+	sleep(0.4);
+	is(scalar(@{ requests_for('/candidates/cb', $since) }), 0,
+		'concurrency: the other session sends nothing beyond the lowered cap');
+	my $r1 = $s1->wait(30);
+	my $r2 = $s2->wait(30);
+	is($r1->{sqlstate}, '00000', 'concurrency: the first query succeeded') or diag($r1->{err});
+	is($r2->{sqlstate}, '00000', 'concurrency: the second query succeeded') or diag($r2->{err});
+	my @slow = @{ requests_for('/candidates/ca', $since) };
+	my @other = @{ requests_for('/candidates/cb', $since) };
+	my ($first_slow_end) = sort { $a <=> $b } map { $_->{finished} } @slow;
+	my ($first_other) = sort { $a <=> $b } map { $_->{started} } @other;
+	ok($first_other >= $first_slow_end - 0.005,
+		'concurrency: the other session started once a slot was free')
+	  or diag(sprintf('slow finished %.3f, other started %.3f', $first_slow_end, $first_other));
+	mock_clear_faults();
+	$s1->close;
+	$s2->close;
+}
+
 $admin->close;
 mock_reset();
 psql_run("DROP SCHEMA IF EXISTS $S CASCADE; DROP SCHEMA IF EXISTS ${S}_r CASCADE;"
-	  . " DROP SERVER IF EXISTS tap_b_one CASCADE; DROP SERVER IF EXISTS tap_b_rate CASCADE");
+	  . " DROP SCHEMA IF EXISTS ${S}_k CASCADE; DROP SERVER IF EXISTS tap_b_one CASCADE;"
+	  . " DROP SERVER IF EXISTS tap_b_rate CASCADE; DROP SERVER IF EXISTS tap_b_kombo CASCADE");
 
 done_testing();
