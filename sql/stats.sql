@@ -106,3 +106,11 @@ DROP ROLE regress_stats_reader;
 
 DROP VIEW mock_counts;
 \i sql/include/teardown.sql
+
+-- the view and stats_reset() came with version 1.1: an update from 1.0 adds them
+CREATE EXTENSION candidate_docs VERSION '1.0';
+SELECT count(*) FROM candidate_docs.stats;  -- ERROR
+ALTER EXTENSION candidate_docs UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'candidate_docs';
+SELECT count(*) FROM candidate_docs.stats WHERE requests < 0;
+DROP EXTENSION candidate_docs;
