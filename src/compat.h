@@ -48,4 +48,28 @@ cd_wait_event(uint32 *cache, const char *name)
 	pg_foreign_server_aclcheck((serverid), (roleid), (mode))
 #endif
 
+/* A set-returning function's tuplestore: InitMaterializedSRF() is 15's. */
+#if PG_VERSION_NUM < 150000
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+
+static inline void
+cd_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	MemoryContext old;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(old);
+}
+#define InitMaterializedSRF(fcinfo, flags) cd_init_materialized_srf(fcinfo)
+#endif
+
 #endif							/* CANDIDATE_DOCS_COMPAT_H */
