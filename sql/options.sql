@@ -176,10 +176,20 @@ ALTER SERVER regress_s OPTIONS (SET page_size '');  -- ERROR
 ALTER SERVER regress_s OPTIONS (SET max_download_bytes '0');  -- ERROR
 ALTER SERVER regress_s OPTIONS (SET max_download_bytes '1073741824');  -- ERROR
 ALTER SERVER regress_s OPTIONS (SET max_download_bytes '99999999999999999999');  -- ERROR
+-- the shared budget: 0 means none
+ALTER SERVER regress_s OPTIONS (ADD requests_per_minute '0', ADD max_inflight '0');
+ALTER SERVER regress_s OPTIONS (SET requests_per_minute '1000000', SET max_inflight '10000');
+ALTER SERVER regress_s OPTIONS (SET requests_per_minute '-1');  -- ERROR
+ALTER SERVER regress_s OPTIONS (SET requests_per_minute '1000001');  -- ERROR
+ALTER SERVER regress_s OPTIONS (SET requests_per_minute '1200/min');  -- ERROR
+ALTER SERVER regress_s OPTIONS (SET max_inflight '-1');  -- ERROR
+ALTER SERVER regress_s OPTIONS (SET max_inflight '10001');  -- ERROR
 -- integer options belong to the server only
 CREATE USER MAPPING FOR CURRENT_USER SERVER regress_s
   OPTIONS (api_key 'k', timeout_ms '10');  -- ERROR
 CREATE FOREIGN TABLE regress_t (id text) SERVER regress_s OPTIONS (max_retries '1');  -- ERROR
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_s
+  OPTIONS (api_key 'k', max_inflight '1');  -- ERROR
 SELECT unnest(srvoptions) AS option FROM pg_foreign_server WHERE srvname = 'regress_s';
 DROP SERVER regress_s;
 

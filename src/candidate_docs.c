@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * candidate_docs.c
- *		  Module entry points: the FDW handler, settings and libcurl start-up.
+ *		  Module entry points: the FDW handler, settings, libcurl start-up
+ *		  and the shared budget's memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +39,7 @@ _PG_init(void)
 #else
 	EmitWarningsOnPlaceholders("candidate_docs");
 #endif
+	cd_budget_init();
 }
 
 /*

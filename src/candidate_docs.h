@@ -101,6 +101,9 @@ typedef struct CdApi
 	const char *content_url_field;	/* URL of the file's bytes */
 	const char *rate_reset_header;	/* header telling when a limit resets */
 	bool		rate_reset_is_time; /* ISO timestamp (else seconds) */
+	const char *rate_remaining_header;	/* requests left until the reset */
+	int			default_requests_per_minute;	/* 0: none */
+	int			default_max_inflight;	/* 0: none */
 	const char *error_code_path[3]; /* the error code in an error body */
 	const char *concurrency_error_code; /* code asking for less fan-out */
 	const char *fatal_404_codes[3]; /* 404 codes that are errors, not a
@@ -207,6 +210,8 @@ typedef struct CdServer
 	int			max_concurrency;
 	int			page_size;
 	int64		max_download_bytes;
+	int			requests_per_minute;	/* shared rate budget, 0: none */
+	int			max_inflight;	/* shared in-flight cap, 0: none */
 } CdServer;
 
 extern CdServer *cd_server_for_table(Oid foreigntableid, Oid userid);
@@ -307,6 +312,10 @@ typedef struct CdRequest
 	char		errbuf[CURL_ERROR_SIZE];
 	double		retry_after_s;	/* Retry-After, in seconds; < 0 if none */
 	double		rate_reset_s;	/* rate-limit reset, in seconds; < 0 if none */
+	long		rate_remaining; /* rate-limit remaining; < 0 if none */
+	int			budget_slot;	/* budget entry held while running, or -1 */
+	TimestampTz started_at;		/* the current attempt's start */
+	TimestampTz budget_wait_since;	/* refused by the budget since, or 0 */
 	char	   *resp_content_type;	/* malloc'd */
 	struct CdTransfer *xfer;	/* the transfer it belongs to */
 	struct CdRequest *next;		/* in the transfer's list */
@@ -328,6 +337,7 @@ typedef struct CdTransfer
 	CdRequest  *reqs;			/* every request not yet handed back */
 	int			running;
 	int			concurrency;	/* may drop below max_concurrency */
+	long		budget_wait_ms; /* a request waits for the budget, or -1 */
 	CdStats		stats;
 	MemoryContextCallback cleanup;
 } CdTransfer;
@@ -347,6 +357,57 @@ extern json_t *cd_request_json(const CdTransfer *xfer, const CdRequest *req,
 							   const char *what);
 extern CdRequest *cd_http_perform(CdTransfer *xfer, CdRequest *req);
 extern char *cd_new_idempotency_key(void);
+
+/* ----------------------------------------------------------------
+ * budget.c: the rate and in-flight budget shared by every backend
+ * ----------------------------------------------------------------
+ */
+
+/* Latency histogram bucket upper bounds, in ms (the last is open). */
+#define CD_LATENCY_BUCKETS 24
+
+/* A server's request counters (stats.c keeps them, budget.c stores them). */
+typedef struct CdCounters
+{
+	int64		requests;		/* attempts sent */
+	int64		status_2xx;
+	int64		status_404;
+	int64		status_429;
+	int64		status_4xx;		/* other 4xx */
+	int64		status_5xx;
+	int64		status_other;	/* 1xx, 3xx */
+	int64		network_errors;
+	int64		retries;
+	int64		bytes;
+	int64		budget_waits;
+	int64		budget_wait_us;
+	int64		latency[CD_LATENCY_BUCKETS];
+} CdCounters;
+
+/* One budget entry's server and counters, copied out for the stats view. */
+typedef struct CdBudgetRow
+{
+	Oid			serverid;
+	int			inflight;
+	CdCounters	counters;
+} CdBudgetRow;
+
+extern void cd_budget_init(void);
+extern bool cd_budget_shared(void);
+extern void cd_budget_notice_local(void);
+extern bool cd_budget_acquire(CdRequest *req, long *wait_ms);
+extern void cd_budget_finish(CdRequest *req, bool retry);
+extern void cd_budget_release(CdRequest *req);
+extern int	cd_budget_rows(Oid dbid, CdBudgetRow **rows);
+extern void cd_budget_reset_counters(void);
+
+/* ----------------------------------------------------------------
+ * stats.c: request counters and the candidate_docs.stats view
+ * ----------------------------------------------------------------
+ */
+extern void cd_counters_record(CdCounters *c, const CdRequest *req,
+							   int64 latency_us, bool retry);
+extern void cd_counters_add(CdCounters *sum, const CdCounters *c);
 
 /* ----------------------------------------------------------------
  * json_row.c: API objects to tuples

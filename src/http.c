@@ -25,6 +25,7 @@
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
+#include "compat.h"
 
 #include <time.h>
 
@@ -38,6 +39,10 @@
 #define CD_SERVER_WAIT_CAP_S 60.0
 
 static void transfer_cleanup(void *arg);
+
+static uint32 wait_http;
+static uint32 wait_budget;
+static uint32 wait_backoff;
 
 /*
  * Create a transfer whose requests, handles and buffers are released when
@@ -75,6 +80,8 @@ cd_request_new(CdTransfer *xfer, const char *method, const char *url,
 	req->max_bytes = CD_MAX_RESPONSE_BYTES;
 	req->retry_after_s = -1;
 	req->rate_reset_s = -1;
+	req->rate_remaining = -1;
+	req->budget_slot = -1;
 	return req;
 }
 
@@ -94,6 +101,7 @@ request_reset_response(CdRequest *req)
 	req->errbuf[0] = '\0';
 	req->retry_after_s = -1;
 	req->rate_reset_s = -1;
+	req->rate_remaining = -1;
 }
 
 /* Stop a running attempt and give its handle back. */
@@ -110,6 +118,7 @@ request_detach(CdTransfer *xfer, CdRequest *req, bool reusable)
 		if (!reusable)
 			cd_sockets_reconcile();
 	}
+	cd_budget_release(req);
 	if (req->headers)
 		curl_slist_free_all(req->headers);
 	if (req->mime)
@@ -270,6 +279,8 @@ on_header(char *buf, size_t size, size_t nitems, void *arg)
 		req->retry_after_s = parse_wait(value, false);
 	else if (pg_strcasecmp(line, api->rate_reset_header) == 0)
 		req->rate_reset_s = parse_wait(value, api->rate_reset_is_time);
+	else if (pg_strcasecmp(line, api->rate_remaining_header) == 0)
+		req->rate_remaining = isdigit((unsigned char) *value) ? atol(value) : -1;
 	else if (pg_strcasecmp(line, "content-type") == 0)
 	{
 		free(req->resp_content_type);
@@ -406,12 +417,18 @@ request_start(CdTransfer *xfer, CdRequest *req)
 	xfer->stats.requests++;
 }
 
-/* Start queued requests whose time has come, up to the concurrency. */
+/*
+ * Start queued requests whose time has come, up to the concurrency and as
+ * the shared budget allows (budget.c); note how long the budget asks to
+ * wait.
+ */
 static void
 start_queued(CdTransfer *xfer)
 {
 	TimestampTz now = 0;
+	long		wait;
 
+	xfer->budget_wait_ms = -1;
 	for (CdRequest *req = xfer->reqs; req && xfer->running < xfer->concurrency;
 		 req = req->next)
 	{
@@ -423,6 +440,11 @@ start_queued(CdTransfer *xfer)
 				now = GetCurrentTimestamp();
 			if (req->not_before > now)
 				continue;
+		}
+		if (!cd_budget_acquire(req, &wait))
+		{
+			xfer->budget_wait_ms = wait;
+			break;
 		}
 		request_start(xfer, req);
 	}
@@ -496,13 +518,16 @@ static void
 request_finished(CdRequest *req, CURLcode result)
 {
 	CdTransfer *xfer = req->xfer;
+	bool		retry;
 
 	req->curl_code = result;
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
 	xfer->stats.bytes += req->resp_len;
+	retry = attempt_retryable(req) && req->attempts <= xfer->srv->max_retries;
+	cd_budget_finish(req, retry);
 	request_detach(xfer, req, result == CURLE_OK);
 
-	if (attempt_retryable(req) && req->attempts <= xfer->srv->max_retries)
+	if (retry)
 	{
 		maybe_lower_concurrency(xfer, req);
 		req->state = CD_REQ_QUEUED;
@@ -558,8 +583,9 @@ next_due_ms(CdTransfer *xfer)
 }
 
 /*
- * Wait for socket activity or a back-off to end, for one slice at most,
- * then let interrupts (cancel, timeout, terminate) act.
+ * Wait for socket activity, a back-off to end or the budget, for one slice
+ * at most, then let interrupts (cancel, timeout, terminate) act.  The wait
+ * event names what is awaited: a response, the budget, or a back-off.
  */
 static void
 transfer_wait(CdTransfer *xfer)
@@ -569,19 +595,25 @@ transfer_wait(CdTransfer *xfer)
 	long		curl_timeout = -1;
 	int			numfds;
 
-	if (due >= 0)
+	if (xfer->budget_wait_ms >= 0)
+		timeout = Min(timeout, xfer->budget_wait_ms);	/* due ones wait too */
+	else if (due >= 0)
 		timeout = Min(timeout, due);
 	if (xfer->running > 0)
 	{
 		curl_multi_timeout(xfer->conn->multi, &curl_timeout);
 		if (curl_timeout >= 0)
 			timeout = Min(timeout, curl_timeout);
+		pgstat_report_wait_start(cd_wait_event(&wait_http, "CandidateDocsHttpResponse"));
 		curl_multi_wait(xfer->conn->multi, NULL, 0, (int) timeout, &numfds);
+		pgstat_report_wait_end();
 	}
 	else if (timeout > 0)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout, PG_WAIT_EXTENSION);
+						 timeout, xfer->budget_wait_ms >= 0 ?
+						 cd_wait_event(&wait_budget, "CandidateDocsRateBudget") :
+						 cd_wait_event(&wait_backoff, "CandidateDocsRetryBackoff"));
 		ResetLatch(MyLatch);
 	}
 	CHECK_FOR_INTERRUPTS();

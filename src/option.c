@@ -45,6 +45,8 @@ static const CdOption cd_options[] = {
 	{"max_concurrency", ForeignServerRelationId},
 	{"page_size", ForeignServerRelationId},
 	{"max_download_bytes", ForeignServerRelationId},
+	{"requests_per_minute", ForeignServerRelationId},
+	{"max_inflight", ForeignServerRelationId},
 	{"api_key", UserMappingRelationId},
 	{"integration_id", UserMappingRelationId},
 	{"resource", ForeignTableRelationId},
@@ -69,6 +71,9 @@ static const CdIntOption cd_int_options[] = {
 	{"max_concurrency", 1, 64, 8},
 	{"page_size", 1, 100, 100},
 	{"max_download_bytes", 1, 1073741823, 104857600},
+	/* -1: the API's default (CdApi); 0: none */
+	{"requests_per_minute", 0, 1000000, -1},
+	{"max_inflight", 0, 10000, -1},
 	{NULL, 0, 0, 0}
 };
 
@@ -426,6 +431,12 @@ build_server(ForeignServer *server, Oid userid)
 	srv->max_concurrency = (int) int_option(server->options, "max_concurrency");
 	srv->page_size = (int) int_option(server->options, "page_size");
 	srv->max_download_bytes = int_option(server->options, "max_download_bytes");
+	srv->requests_per_minute = (int) int_option(server->options, "requests_per_minute");
+	if (srv->requests_per_minute < 0)
+		srv->requests_per_minute = srv->api->default_requests_per_minute;
+	srv->max_inflight = (int) int_option(server->options, "max_inflight");
+	if (srv->max_inflight < 0)
+		srv->max_inflight = srv->api->default_max_inflight;
 	return srv;
 }
 

@@ -32,9 +32,11 @@
 #   MOCK_LOG          the mock's stdout and stderr
 #   MOCK_API          the mock script, for tests that start their own
 #
-# Server settings: pg_cron preloaded with cron.database_name =
-# '$CRON_DATABASE' (default contrib_regression), trust authentication,
-# fsync off. MOCK_API may name another mock script (default test/mock_api.py).
+# Server settings: shared_preload_libraries = '$CLUSTER_PRELOAD' (default
+# 'pg_cron,candidate_docs': the shared request budget and statistics), with
+# cron.database_name = '$CRON_DATABASE' (default contrib_regression), trust
+# authentication, fsync off. MOCK_API may name another mock script (default
+# test/mock_api.py); MOCK_ARGS adds options to the mock's command line.
 #
 # CLUSTER_SERVER_ENV: "NAME=VALUE ..." (values without spaces) set for the
 # server alone, on start and on restart: pg_ctl and the postmaster it starts,
@@ -47,6 +49,7 @@ PG_CONFIG=$(pg_config_cmd)
 bindir=$("$PG_CONFIG" --bindir) || die "$PG_CONFIG --bindir failed"
 cron_db=${CRON_DATABASE:-contrib_regression}
 mock_api=${MOCK_API:-$REPO_ROOT/test/mock_api.py}
+preload=${CLUSTER_PRELOAD-pg_cron,candidate_docs}
 
 free_port() {
 	python3 -c 'import socket
@@ -89,7 +92,7 @@ start_server() {
 		port = $port
 		listen_addresses = '127.0.0.1'
 		unix_socket_directories = '$dir/sock'
-		shared_preload_libraries = 'pg_cron'
+		shared_preload_libraries = '$preload'
 		cron.database_name = '$cron_db'
 		cron.host = '$dir/sock'
 		max_worker_processes = 16
@@ -106,7 +109,8 @@ start_server() {
 start_mock() {
 	local dir=$1 i
 	[ -f "$mock_api" ] || die "mock API not found: $mock_api"
-	python3 "$mock_api" --host 127.0.0.1 --port 0 --port-file "$dir/mock.port" \
+	# shellcheck disable=SC2086
+	python3 "$mock_api" --host 127.0.0.1 --port 0 --port-file "$dir/mock.port" ${MOCK_ARGS:-} \
 		</dev/null >"$dir/mock.log" 2>&1 &
 	echo $! >"$dir/mock.pid"
 	for i in $(seq 100); do

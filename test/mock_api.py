@@ -8,6 +8,7 @@ fault injection, runtime configuration).  Standard library only.
 
 Usage:
     mock_api.py [--host 127.0.0.1] [--port 0] [--port-file FILE] [--latency-ms N]
+                [--rate-limit N] [--rate-window S] [--max-inflight N] [--enforce-limits]
 
 The bound port is printed on stdout and, with --port-file, written to FILE
 (atomically).  Credentials: Checkr "Basic base64(test_checkr_key:)" plus a
@@ -19,7 +20,9 @@ Control endpoints (not logged, no auth):
     POST   /_mock/reset                  forget log, faults, uploads, stories,
                                          idempotency keys and runtime config
     POST   /_mock/config                 {"latency_ms": N, "files_host": "localhost",
-                                          "href_origin": "https://127.0.0.1:1"}
+                                          "href_origin": "https://127.0.0.1:1",
+                                          "rate_limit": N, "rate_window": S,
+                                          "max_inflight": N, "enforce_limits": true}
                                          (href_origin: scheme://host:port that
                                          Checkr next_href/previous_href use, as
                                          the real API's http:// hrefs do; "" for
@@ -35,6 +38,17 @@ method), may let the first "skip" matches through and expires after "times"
 uses, and may fire only with a given "probability" (0..1, default 1):
     {"path_contains": "many-7/", "method": "GET", "skip": 0, "times": 1,
      "action": "respond", "status": 502, "headers": {...}, "body": "..."}
+Rate limits: every answer of either API carries its rate-limit headers
+(Checkr X-Ratelimit-Limit/-Remaining/-Reset as an ISO time, Kombo
+ratelimit-limit/-remaining/-reset in seconds) for a fixed window of
+--rate-window seconds (default 60, aligned on the clock) allowing
+--rate-limit requests per API key (default 1200; 0: no headers).  With
+--enforce-limits, a request beyond the window's limit gets 429 (Checkr
+{"error": ...}; Kombo PLATFORM.RATE_LIMIT_EXCEEDED), and a Kombo request
+beyond --max-inflight (default 30) requests in flight for its integration
+gets 429 PLATFORM.CONCURRENCY_LIMIT_EXCEEDED with Concurrency-Limit and
+Concurrency-Remaining headers.  Without it the headers only inform.
+
 Actions and their parameters: respond (status, headers, body | body_b64),
 hang (seconds), reset, truncate (status, body, missing), delay (ms),
 huge (bytes), next_href (value).  The parameters may also be nested:
@@ -48,6 +62,7 @@ import functools
 import hashlib
 import http
 import json
+import math
 import os
 import re
 import select
@@ -201,11 +216,12 @@ def many_count(cid):
 # Server-wide state
 
 class State:
-    def __init__(self, host, port, latency_ms):
+    def __init__(self, host, port, latency_ms, limits):
         self.lock = threading.Lock()
         self.host = host
         self.port = port
         self.cli_latency_ms = latency_ms
+        self.cli_limits = limits
         self.generation = 0
         # Registries of servable file metadata for fixed/generated documents;
         # they survive resets because listings are cached.
@@ -228,8 +244,10 @@ class State:
         self.by_path = {}
         self.idem = {}              # key -> None (in flight) or (status, body)
         self.rl_window = 0
-        self.rl_reset_iso = ""
         self.rl_count = {CHECKR_PREFIX: 0, KOMBO_PREFIX: 0}
+        self.rl_limit, self.rl_window_s, self.max_inflight, self.enforce = self.cli_limits
+        self.inflight = {}          # Kombo integration -> requests in flight
+        self.inflight_peak = 0      # the most in flight for one integration
         self.generation += 1
 
     def base_url(self, host=None):
@@ -860,7 +878,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.apply_fault(rule)
                     return
         top = segs[1] if len(segs) > 1 else ""
+        self.rl = None
         try:
+            if top in (CHECKR_PREFIX, KOMBO_PREFIX):
+                self.rate_count(top)
             if top == CHECKR_PREFIX:
                 self.checkr(segs, query, body, override)
             elif top == KOMBO_PREFIX:
@@ -870,7 +891,12 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send_json(404, {"error": "Not found"})
         except Reply as r:
-            self.send_json(r.status, r.obj, self.rate_headers(top))
+            extra = self.rate_headers(top)
+            if getattr(self, "concurrency_refused", False):
+                extra += (("Concurrency-Limit", str(st.max_inflight)),
+                          ("Concurrency-Remaining", "0"))
+                self.concurrency_refused = False
+            self.send_json(r.status, r.obj, extra)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = dispatch
 
@@ -1017,28 +1043,63 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- shared API pieces -------------------------------------------------
 
-    def rate_headers(self, api):
+    def rate_count(self, api):
+        """Count a request in its API key's window; 429 beyond the limit when enforcing."""
         st = STATE
         now = time.time()
-        window = int(now // 60)
-        if window != st.rl_window:
-            st.rl_window = window
-            st.rl_reset_iso = iso_utc((window + 1) * 60)
-            for k in st.rl_count:
-                st.rl_count[k] = 0
+        with st.lock:
+            limit, width = st.rl_limit, st.rl_window_s
+            if limit <= 0:
+                return
+            window = int(now // width)
+            if window != st.rl_window:
+                st.rl_window = window
+                for k in st.rl_count:
+                    st.rl_count[k] = 0
+            st.rl_count[api] += 1
+            count = st.rl_count[api]
+        reset = (window + 1) * width
+        self.rl = (api, limit, max(0, limit - count), reset, now)
+        if st.enforce and count > limit:
+            if api == CHECKR_PREFIX:
+                raise checkr_error(429, "Too many requests")
+            raise kombo_error(429, "PLATFORM.RATE_LIMIT_EXCEEDED", "Rate limit exceeded.",
+                              "You have exceeded the rate limit.", self.entry.seq)
+
+    def rate_headers(self, api):
+        if self.rl is None or self.rl[0] != api:
+            return ()
+        _, limit, remaining, reset, now = self.rl
         if api == CHECKR_PREFIX:
-            st.rl_count[api] += 1
-            remaining = max(0, RATE_LIMIT - st.rl_count[api])
-            return (("X-Ratelimit-Limit", str(RATE_LIMIT)),
+            return (("X-Ratelimit-Limit", str(limit)),
                     ("X-Ratelimit-Remaining", str(remaining)),
-                    ("X-Ratelimit-Reset", st.rl_reset_iso))
-        if api == KOMBO_PREFIX:
-            st.rl_count[api] += 1
-            remaining = max(0, RATE_LIMIT - st.rl_count[api])
-            return (("ratelimit-limit", str(RATE_LIMIT)),
-                    ("ratelimit-remaining", str(remaining)),
-                    ("ratelimit-reset", str(max(1, (window + 1) * 60 - int(now)))))
-        return ()
+                    ("X-Ratelimit-Reset", iso_utc(reset)))
+        return (("ratelimit-limit", str(limit)),
+                ("ratelimit-remaining", str(remaining)),
+                ("ratelimit-reset", str(max(1, int(math.ceil(reset - now))))))
+
+    def kombo_enter(self, integration):
+        """Count a request in flight for integration; 429 beyond the limit when enforcing."""
+        st = STATE
+        with st.lock:
+            n = st.inflight.get(integration, 0)
+            if st.enforce and n >= st.max_inflight:
+                self.concurrency_refused = True
+            else:
+                st.inflight[integration] = n + 1
+                st.inflight_peak = max(st.inflight_peak, n + 1)
+                self.concurrency_refused = False
+                return
+        raise Reply(429, {"status": "error", "error": {
+            "code": "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED", "title": "Concurrency limit exceeded.",
+            "message": "More than %d requests are in flight for this integration."
+                       % st.max_inflight,
+            "log_url": "https://app.kombo.dev/mock/logs?interactionId=%d" % self.entry.seq}})
+
+    def kombo_leave(self, integration):
+        st = STATE
+        with st.lock:
+            st.inflight[integration] = st.inflight.get(integration, 1) - 1
 
     def sleep_latency(self):
         lat = STATE.latency
@@ -1235,6 +1296,13 @@ class Handler(BaseHTTPRequestHandler):
             raise kombo_error(404, "PLATFORM.INTEGRATION_NOT_FOUND",
                               "The integration was not found.",
                               "No integration with ID \"%s\" exists." % integration, seq)
+        self.kombo_enter(integration)
+        try:
+            self.kombo_list(segs, query, override, seq, integration)
+        finally:
+            self.kombo_leave(integration)
+
+    def kombo_list(self, segs, query, override, seq, integration):
         self.sleep_latency()
         if not (len(segs) == 7 and segs[2] == API_VERSION and segs[3] == "ats"
                 and segs[4] == "candidates" and segs[6] == "attachments" and segs[5]
@@ -1330,13 +1398,25 @@ class Handler(BaseHTTPRequestHandler):
                     st.href_origin = str(req["href_origin"]).rstrip("/")
                 if "integrations" in req:
                     st.extra_integrations = frozenset(str(i) for i in req["integrations"])
-            self.send_json(200, {"latency_ms": st.latency * 1000.0,
-                                 "files_host": st.files_host,
-                                 "href_origin": st.href_origin})
+                if "rate_limit" in req:
+                    st.rl_limit = int(req["rate_limit"])
+                if "rate_window" in req:
+                    st.rl_window_s = max(1, int(req["rate_window"]))
+                if "max_inflight" in req:
+                    st.max_inflight = int(req["max_inflight"])
+                if "enforce_limits" in req:
+                    st.enforce = bool(req["enforce_limits"])
+            out = {"latency_ms": st.latency * 1000.0, "files_host": st.files_host,
+                   "href_origin": st.href_origin}
+            limits = {"rate_limit": st.rl_limit, "rate_window": st.rl_window_s,
+                      "max_inflight": st.max_inflight, "enforce_limits": st.enforce}
+            out.update((k, v) for k, v in limits.items() if k in req)
+            self.send_json(200, out)
         elif name == "stats" and cmd == "GET":
             with st.lock:
                 out = {"requests": len(st.log), "stories_created": st.stories_created,
                        "documents_created": st.documents_created,
+                       "kombo_inflight_peak": st.inflight_peak,
                        "by_path": dict(st.by_path)}
             self.send_json(200, out)
         elif name == "faults" and cmd == "POST":
@@ -1374,6 +1454,10 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--rate-limit", type=int, default=RATE_LIMIT)
+    ap.add_argument("--rate-window", type=int, default=60)
+    ap.add_argument("--max-inflight", type=int, default=30)
+    ap.add_argument("--enforce-limits", action="store_true")
     args = ap.parse_args()
 
     def on_term(signum, frame):
@@ -1386,7 +1470,9 @@ def main():
         Server.address_family = socket.AF_INET6
     server = Server((args.host, args.port), Handler)
     port = server.server_address[1]
-    STATE = State(args.host, port, args.latency_ms)
+    STATE = State(args.host, port, args.latency_ms,
+                  (args.rate_limit, max(1, args.rate_window), args.max_inflight,
+                   args.enforce_limits))
     for cid in CHECKR_FIXED:
         checkr_base_docs(cid, args.host)
     for integration, cid in KOMBO_FIXED:
