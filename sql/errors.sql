@@ -103,6 +103,12 @@ ALTER SERVER regress_kombo OPTIONS (SET base_url :'kombo_url');
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "respond", "status": 404, "headers": {"Content-Type": "text/plain"}, "body": "no route; you sent\r\nAuthorization: Basic dGVzdF9jaGVja3Jfa2V5Og==\r\nkey test_checkr_key\r\n"}'
 SELECT state, message, detail, key_shown FROM regress_error($$
   SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+-- a download's error page comes from the file host (it may echo the
+-- signed URL): not shown, and no reason to doubt base_url
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/files/", "times": 1, "action": "respond", "status": 404, "headers": {"Content-Type": "application/xml"}, "body": "<Error><Code>NoSuchKey</Code><Signature>regress-signature</Signature></Error>"}'
+SELECT state, message, detail, hint FROM regress_error($$
+  SELECT length(content) FROM candidate_documents
+   WHERE candidate_id = 'e44aa283528e6fde7d542194' AND id = 'd0000000000000000000aa02' $$);
 -- while Checkr's own 404 still means a candidate it does not know
 SELECT id FROM candidate_documents WHERE candidate_id = 'missing-x';
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"

@@ -677,9 +677,21 @@ append_body_start(const CdServer *srv, const CdRequest *req, StringInfo detail)
 					 req->resp_len > CD_BODY_START_BYTES ? "..." : "");
 }
 
+/* Is url one of the API's own, under base_url (not a file download)? */
+static bool
+is_api_url(const CdServer *srv, const char *url)
+{
+	size_t		len = strlen(srv->base_url);
+
+	return strncmp(url, srv->base_url, len) == 0 &&
+		(url[len] == '/' || url[len] == '?' || url[len] == '\0');
+}
+
 /*
- * The API's own words about a failure, from its error body; the start of
- * the body if it is not the API's error shape.  False in that case.
+ * The API's own words about a failure, from its error body, and true; or,
+ * for a body that is not the API's error shape, false, with the start of
+ * the body if the URL is the API's (a download's error page, from another
+ * host, may echo its signed URL's secrets and is not shown).
  */
 static bool
 append_api_detail(const CdTransfer *xfer, const CdRequest *req, StringInfo detail)
@@ -694,7 +706,8 @@ append_api_detail(const CdTransfer *xfer, const CdRequest *req, StringInfo detai
 		appendStringInfo(detail, " %s", words.data);
 		return true;
 	}
-	append_body_start(xfer->srv, req, detail);
+	if (is_api_url(xfer->srv, req->url))
+		append_body_start(xfer->srv, req, detail);
 	return false;
 }
 
@@ -702,8 +715,8 @@ append_api_detail(const CdTransfer *xfer, const CdRequest *req, StringInfo detai
  * ERROR for a request that did not succeed.  what is the primary message;
  * the detail has the HTTP status or network error and the API's message;
  * the context has method and URL, never credentials (they are never in
- * the URL).  A 404 that is not the API's own error means the URL is no
- * endpoint of the API: base_url is likely wrong.
+ * the URL).  A 404 from under base_url that is not the API's own error
+ * means the URL is no endpoint of the API: base_url is likely wrong.
  */
 void
 cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
@@ -728,7 +741,8 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 		if (req->attempts > 1)
 			appendStringInfo(&detail, " after %d attempts", req->attempts);
 		appendStringInfoChar(&detail, '.');
-		no_endpoint = !append_api_detail(xfer, req, &detail) && req->status == 404;
+		no_endpoint = !append_api_detail(xfer, req, &detail) && req->status == 404 &&
+			is_api_url(xfer->srv, req->url);
 	}
 	if (req->attempts > 1 && req->curl_code != CURLE_OK)
 		appendStringInfo(&detail, " (after %d attempts)", req->attempts);
