@@ -11,7 +11,7 @@
  * possible, and then planning fails with an error that says what to add.
  *
  * Conditions the API evaluates (Checkr's type, Kombo's integration_id) are
- * sent along.  Every condition, sent or not, also stays in the plan's
+ * sent along, when their values are ones the API accepts (CdFilter.accepted).  Every condition, sent or not, also stays in the plan's
  * local qual, so no query can return a wrong row whatever the API does
  * with a filter.  The one exception is the condition the candidate ids
  * came from: each row's candidate_id is the id it was requested for, so
