@@ -66,6 +66,54 @@ SELECT left(state, 2) AS class,
    WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' AND integration_id = 'workday:unknown' $$);
 
 --
+-- a 404 that is not the API's own error: the URL is no endpoint (base_url
+-- without /v1, say), which is an error saying so, with the start of the
+-- body, not "candidate not found" for every id
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT replace(:'checkr_url', '/v1', '') AS checkr_no_version \gset
+SELECT replace(:'kombo_url', '/v1', '') AS kombo_no_version \gset
+ALTER SERVER regress_checkr OPTIONS (SET base_url :'checkr_no_version');
+ALTER SERVER regress_kombo OPTIONS (SET base_url :'kombo_no_version');
+\set VERBOSITY terse
+SELECT id FROM candidate_documents
+ WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
+\set VERBOSITY default
+-- several ids: an error, not a warning that skips them all
+SELECT state, message LIKE '%: the endpoint does not exist' AS no_endpoint
+  FROM regress_error($$
+  SELECT id FROM candidate_documents
+   WHERE candidate_id IN ('e44aa283528e6fde7d542194', '5f1c2e3a4b5c6d7e8f901234') $$);
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+\x on
+SELECT state, message, detail, replace(hint, :'mock_port', 'PORT') AS hint,
+       context, key_shown
+  FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+SELECT state, message, detail, key_shown FROM regress_error($$
+  SELECT id FROM candidate_attachments WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' $$);
+SELECT state, message, detail, key_shown FROM regress_error($$
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea) $$);
+\x off
+ALTER SERVER regress_checkr OPTIONS (SET base_url :'checkr_url');
+ALTER SERVER regress_kombo OPTIONS (SET base_url :'kombo_url');
+-- the same from a proxy in front of the right path: an error too, and a
+-- body that echoes the request shows no key
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/candidates/", "times": 1, "action": "respond", "status": 404, "headers": {"Content-Type": "text/plain"}, "body": "no route; you sent\r\nAuthorization: Basic dGVzdF9jaGVja3Jfa2V5Og==\r\nkey test_checkr_key\r\n"}'
+SELECT state, message, detail, key_shown FROM regress_error($$
+  SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
+-- a download's error page comes from the file host (it may echo the
+-- signed URL): not shown, and no reason to doubt base_url
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d '{"path_contains": "/files/", "times": 1, "action": "respond", "status": 404, "headers": {"Content-Type": "application/xml"}, "body": "<Error><Code>NoSuchKey</Code><Signature>regress-signature</Signature></Error>"}'
+SELECT state, message, detail, hint FROM regress_error($$
+  SELECT length(content) FROM candidate_documents
+   WHERE candidate_id = 'e44aa283528e6fde7d542194' AND id = 'd0000000000000000000aa02' $$);
+-- while Checkr's own 404 still means a candidate it does not know
+SELECT id FROM candidate_documents WHERE candidate_id = 'missing-x';
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
 -- 500: retried max_retries times, then an error
 --
 ALTER SERVER regress_checkr OPTIONS (SET max_retries '1');

@@ -25,7 +25,8 @@ PREPARE by_type(text, text) AS
    WHERE candidate_id = $1 AND type = $2 ORDER BY id;
 EXECUTE by_type('5f1c2e3a4b5c6d7e8f901234', 'passport');
 DEALLOCATE by_type;
--- a type with characters that mean something in a query string
+-- a type with characters that mean something in a query string: not one
+-- of Checkr's types, so not sent at all (see below), and no row has it
 SELECT id FROM candidate_documents
  WHERE candidate_id = 'e44aa283528e6fde7d542194' AND type = 'a&per_page=1#x y';
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
@@ -48,6 +49,47 @@ SELECT id FROM candidate_documents
 -- NULLs in a list are dropped, the rest goes out
 SELECT id FROM candidate_documents
  WHERE candidate_id = 'e44aa283528e6fde7d542194' AND type IN (NULL, 'ssn_card');
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- types[] takes only the types in Checkr's list; listings hold more (such
+-- as pdf_report).  A condition with a value outside the list is not sent,
+-- and filters locally; a list with one such value is not sent at all (a
+-- part of it would lose the other rows).  many-5 has one document of each
+-- of driver_license, consent, ssn_card, passport and pdf_report.
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT type, filename FROM candidate_documents
+ WHERE candidate_id = 'many-5' AND type = 'pdf_report';
+SELECT type, filename FROM candidate_documents
+ WHERE candidate_id = 'many-5' AND type IN ('consent', 'pdf_report') ORDER BY 1;
+SELECT type, filename FROM candidate_documents
+ WHERE candidate_id = 'many-5' AND type = ANY (ARRAY['pdf_report', NULL]);
+SELECT type, filename FROM candidate_documents
+ WHERE candidate_id = 'many-5' AND type IN ('consent', 'passport') ORDER BY 1;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+EXPLAIN (COSTS OFF)
+SELECT type FROM candidate_documents
+ WHERE candidate_id = 'many-5' AND type IN ('consent', 'pdf_report');
+-- values known only when the query runs are checked then
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SET plan_cache_mode = force_generic_plan;
+PREPARE by_types(text, text) AS
+  SELECT type, filename FROM candidate_documents
+   WHERE candidate_id = 'many-5' AND type IN ($1, $2) ORDER BY 1;
+EXECUTE by_types('pdf_report', 'ssn_card');
+EXECUTE by_types('consent', 'ssn_card');
+DEALLOCATE by_types;
+-- arrays of a type binary-compatible with text: varchar, a domain
+CREATE DOMAIN regress_type_name AS text;
+PREPARE by_arrays(varchar[], regress_type_name[]) AS
+  SELECT type, filename FROM candidate_documents
+   WHERE candidate_id = ANY ($1) AND type = ANY ($2) ORDER BY 1;
+EXECUTE by_arrays('{many-5}', '{passport,pdf_report}');
+EXECUTE by_arrays('{many-5}', '{passport,ssn_card}');
+DEALLOCATE by_arrays;
+DROP DOMAIN regress_type_name;
+RESET plan_cache_mode;
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 
 --

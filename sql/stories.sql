@@ -295,6 +295,16 @@ SELECT left(state, 2) AS class, message, detail, context FROM regress_error($$
   SELECT candidate_docs.create_candidate_story('missing-1', '{"content": "x"}',
     server => 'regress_checkr') $$);
 \x off
+-- a base_url that is no endpoint (without /v1): a 404 that is not
+-- Checkr's, said so, with the start of the web server's page
+SELECT replace(:'checkr_url', '/v1', '') AS checkr_no_version \gset
+ALTER SERVER regress_checkr OPTIONS (SET base_url :'checkr_no_version');
+\x on
+SELECT left(state, 2) AS class, message, detail, context FROM regress_error($$
+  SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
+    '{"content": "x"}', server => 'regress_checkr') $$);
+\x off
+ALTER SERVER regress_checkr OPTIONS (SET base_url :'checkr_url');
 -- a wrong key: 401, and the key is nowhere in the error
 ALTER USER MAPPING FOR CURRENT_USER SERVER regress_checkr
   OPTIONS (SET api_key 'regress_wrong_key');

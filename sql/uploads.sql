@@ -286,6 +286,150 @@ VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea)
 RETURNING id;
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 
+--
+-- column types, checked when the table is opened for INSERT: candidate_id,
+-- type, filename and content_type take a string type (or a domain over
+-- one), content takes bytea (or a domain over it); anything else is an
+-- error naming the column, before anything is read or sent
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+CREATE FOREIGN TABLE regress_int_id (candidate_id integer, type text,
+  filename text, content bytea) SERVER regress_checkr;
+INSERT INTO regress_int_id VALUES (42, 'passport', 'a.pdf', '\x255044462d');  -- ERROR
+SELECT state, message, detail FROM regress_error($$
+  INSERT INTO regress_int_id VALUES (42, 'passport', 'a.pdf', '\x255044462d') $$);
+DROP FOREIGN TABLE regress_int_id;
+CREATE FOREIGN TABLE regress_bad_types (candidate_id text, type jsonb,
+  filename text[], content_type boolean, content text) SERVER regress_checkr;
+INSERT INTO regress_bad_types (candidate_id, type)
+VALUES ('e44aa283528e6fde7d542194', '"passport"');  -- ERROR
+ALTER FOREIGN TABLE regress_bad_types DROP COLUMN type;
+ALTER FOREIGN TABLE regress_bad_types ADD COLUMN type text;
+INSERT INTO regress_bad_types (candidate_id, type)
+VALUES ('e44aa283528e6fde7d542194', 'passport');  -- ERROR
+ALTER FOREIGN TABLE regress_bad_types DROP COLUMN filename;
+ALTER FOREIGN TABLE regress_bad_types ADD COLUMN filename text;
+INSERT INTO regress_bad_types (candidate_id, type)
+VALUES ('e44aa283528e6fde7d542194', 'passport');  -- ERROR
+ALTER FOREIGN TABLE regress_bad_types DROP COLUMN content_type;
+INSERT INTO regress_bad_types (candidate_id, type)
+VALUES ('e44aa283528e6fde7d542194', 'passport');  -- ERROR
+-- a column under column_name is checked as the field it gives
+CREATE FOREIGN TABLE regress_renamed_bad (candidate_id text, type text,
+  filename text, bytes integer OPTIONS (column_name 'content')) SERVER regress_checkr;
+INSERT INTO regress_renamed_bad VALUES ('e44aa283528e6fde7d542194', 'passport', 'a.pdf', 1);  -- ERROR
+DROP FOREIGN TABLE regress_bad_types, regress_renamed_bad;
+-- string types and domains are uploaded as their text: varchar, char(n)
+-- (without its padding), name, citext, a domain over text, a domain over
+-- bytea
+CREATE EXTENSION citext;
+CREATE DOMAIN regress_doc_type AS text CHECK (VALUE <> '');
+CREATE DOMAIN regress_file AS bytea;
+CREATE FOREIGN TABLE regress_string_types (candidate_id char(30),
+  type regress_doc_type, filename name, content_type citext,
+  content regress_file, id varchar(24)) SERVER regress_checkr;
+INSERT INTO regress_string_types
+VALUES ('e44aa283528e6fde7d542194', 'passport', 'typed.pdf', 'application/pdf',
+        '\x255044462d'::bytea);
+CREATE FOREIGN TABLE regress_varchar (candidate_id varchar, type varchar(40),
+  filename varchar, content bytea) SERVER regress_checkr;
+INSERT INTO regress_varchar
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'varchar.png', '\x89504e470d0a1a0a'::bytea);
+\set log `curl -s "$MOCK_URL/_mock/requests"`
+SELECT path, status, type_field, filename, content_type, len
+  FROM regress_posts(:'log') ORDER BY seq;
+DROP FOREIGN TABLE regress_string_types, regress_varchar;
+DROP DOMAIN regress_doc_type;
+DROP DOMAIN regress_file;
+DROP EXTENSION citext;
+
+--
+-- RETURNING content gives the bytes that were sent (the row's own, not
+-- those of a freed tuple)
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+CREATE TEMP TABLE regress_big AS
+SELECT '\x255044462d'::bytea || decode(repeat('0123456789', 20000), 'hex') AS content;
+SELECT length(content) AS bytes FROM regress_big;
+WITH ins AS (
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  SELECT 'e44aa283528e6fde7d542194', 'consent', 'big.pdf', content FROM regress_big
+  RETURNING content, filesize
+)
+SELECT length(i.content) AS returned_bytes, i.filesize,
+       md5(i.content) = md5(b.content) AS same_md5
+  FROM ins AS i, regress_big AS b;
+-- two rows: each gets its own bytes back
+WITH ins AS (
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  SELECT 'e44aa283528e6fde7d542194', 'consent', 'big-' || i || '.pdf',
+         content || int4send(i)
+    FROM regress_big, generate_series(1, 2) AS i
+  RETURNING filename, content
+)
+SELECT i.filename, length(i.content) AS returned_bytes,
+       md5(i.content) = md5(b.content || int4send(right(split_part(i.filename, '.', 1), 1)::int)) AS same_md5
+  FROM ins AS i, regress_big AS b ORDER BY 1;
+DROP TABLE regress_big;
+
+--
+-- ON CONFLICT cannot be honoured: refused, not ignored
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea)
+ON CONFLICT DO NOTHING;  -- ERROR
+SELECT state, message FROM regress_error($$
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea)
+  ON CONFLICT DO NOTHING $$);
+-- an empty candidate_id or filename: nothing to post to or to name
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('', 'consent', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', '', '\x255044462d'::bytea);  -- ERROR
+-- a document type outside Checkr's list (listings show more, such as
+-- pdf_report, that cannot be uploaded), with the list in the hint
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'pdf_report', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
+SELECT state, message, hint FROM regress_error($$
+  INSERT INTO candidate_documents (candidate_id, type, filename, content)
+  VALUES ('e44aa283528e6fde7d542194', 'pasport', 'a.pdf', '\x255044462d'::bytea) $$);
+-- each row is checked before its upload: a bad row stops the statement
+-- before it is sent (rows before it are uploaded already, as with any
+-- failure of a later row)
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'Consent', 'a.pdf', '\x255044462d'::bytea),
+       ('e44aa283528e6fde7d542194', 'consent', 'b.pdf', '\x255044462d'::bytea);  -- ERROR
+-- none of the above sent a request
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+
+--
+-- rows routed to a foreign partition are uploaded, and RETURNING gives the
+-- created document; ON CONFLICT is refused there too
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+CREATE TABLE regress_parted (candidate_id text, type text, filename text,
+  content bytea, id text, filesize bigint, content_type text)
+  PARTITION BY LIST (type);
+CREATE FOREIGN TABLE regress_parted_consent PARTITION OF regress_parted
+  FOR VALUES IN ('consent') SERVER regress_checkr;
+CREATE TABLE regress_parted_local PARTITION OF regress_parted DEFAULT;
+INSERT INTO regress_parted (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'routed.pdf', '\x255044462d0a'::bytea),
+       ('e44aa283528e6fde7d542194', 'passport', 'local.pdf', '\x255044462d'::bytea)
+RETURNING tableoid::regclass AS partition, filename, filesize, content_type,
+          id ~ '^[0-9a-f]{24}$' AS id_is_checkr_id, candidate_id, content;
+INSERT INTO regress_parted (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'again.pdf', '\x255044462d'::bytea)
+ON CONFLICT DO NOTHING;  -- ERROR
+-- COPY into the partitioned table routes too
+COPY regress_parted (candidate_id, type, filename, content) FROM STDIN;
+e44aa283528e6fde7d542194	consent	copied-routed.pdf	\\x255044462d312e340a
+\.
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+DROP TABLE regress_parted;
+
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 DROP FUNCTION regress_posts(jsonb);
 \i sql/include/teardown.sql

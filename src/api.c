@@ -12,18 +12,38 @@
  */
 #include "candidate_docs.h"
 
+/*
+ * Checkr's document types: what types[] and an upload's "type" accept
+ * (listings return more, such as pdf_report).
+ */
+static const char *const checkr_document_types[] = {
+	"alien_id", "citizenship_certificate", "consent",
+	"credit_report_consent_form", "degree", "diploma", "driver_license",
+	"driver_license_back", "driver_license_history", "education_certificate",
+	"education_proof", "electronic_consent_form", "employment_proof",
+	"government_id", "international_consent_form", "military_id",
+	"national_id", "national_id_back", "passport", "passport_signature_page",
+	"paystub", "previous_driver_license",
+	"professional_license_certification_image", "selfie", "ssn_card",
+	"state_id_card", "state_id_card_back", "student_id", "tax_form1099",
+	"tax_form_schedule_c", "tax_form_w2", "taxpayer_id", "transcript",
+	NULL
+};
+
 /* Checkr: {"error": "message"} */
-static void
+static bool
 checkr_error_detail(json_t *body, StringInfo detail)
 {
 	const char *msg = json_string_value(json_object_get(body, "error"));
 
-	if (msg)
-		appendStringInfo(detail, "Checkr says: %s", msg);
+	if (msg == NULL)
+		return false;
+	appendStringInfo(detail, "Checkr says: %s", msg);
+	return true;
 }
 
 /* Kombo: {"status":"error","error":{"code","title","message","log_url"}} */
-static void
+static bool
 kombo_error_detail(json_t *body, StringInfo detail)
 {
 	json_t	   *err = json_object_get(body, "error");
@@ -32,7 +52,7 @@ kombo_error_detail(json_t *body, StringInfo detail)
 	const char *log_url = json_string_value(json_object_get(err, "log_url"));
 
 	if (!json_is_object(err))
-		return;
+		return false;
 	appendStringInfoString(detail, "Kombo says:");
 	if (code)
 		appendStringInfo(detail, " [%s]", code);
@@ -40,6 +60,7 @@ kombo_error_detail(json_t *body, StringInfo detail)
 		appendStringInfo(detail, " %s", msg);
 	if (log_url)
 		appendStringInfo(detail, " (log: %s)", log_url);
+	return true;
 }
 
 static const CdApi checkr_api = {
@@ -67,8 +88,10 @@ static const CdApi checkr_api = {
 	.concurrency_error_code = NULL,
 	.fatal_404_codes = {NULL},
 	.error_detail = checkr_error_detail,
+	.upload_types = checkr_document_types,
 	.filters = {
-		{"type", CD_FILTER_QUERY_LIST, "types[]", NULL, false, false},
+		{"type", CD_FILTER_QUERY_LIST, "types[]", NULL, false, false,
+		checkr_document_types},
 	},
 	.nfilters = 1,
 	.columns = {
@@ -111,9 +134,10 @@ static const CdApi kombo_api = {
 	.concurrency_error_code = "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED",
 	.fatal_404_codes = {"PLATFORM.INTEGRATION_NOT_FOUND", NULL},
 	.error_detail = kombo_error_detail,
+	.upload_types = NULL,
 	.filters = {
 		{"integration_id", CD_FILTER_HEADER, "X-Integration-Id",
-		"integration_id", true, true},
+		"integration_id", true, true, NULL},
 	},
 	.nfilters = 1,
 	.columns = {
@@ -207,4 +231,53 @@ cd_api_error_code(const CdApi *api, const char *body, size_t len)
 		result = strdup(code);
 	json_decref(root);
 	return result;
+}
+
+/*
+ * Is body the API's own error shape?  If so, append the API's words to
+ * detail.  A body that is not (an HTML page from a web server in front of
+ * a wrong path, say) says nothing about the request's object.
+ */
+bool
+cd_api_error_body(const CdApi *api, const char *body, size_t len,
+				  StringInfo detail)
+{
+	json_t	   *root;
+	bool		shaped = false;
+
+	if (body == NULL)
+		return false;
+	root = json_loadb(body, len, 0, NULL);
+	if (json_is_object(root))
+		shaped = api->error_detail(root, detail);
+	json_decref(root);
+	return shaped;
+}
+
+/*
+ * Is value in the NULL-terminated list?  A NULL list takes any value.
+ */
+bool
+cd_value_listed(const char *const *list, const char *value)
+{
+	if (list == NULL)
+		return true;
+	for (int i = 0; list[i]; i++)
+		if (strcmp(list[i], value) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A NULL-terminated list as "a, b, c", for messages.  Result is palloc'd.
+ */
+char *
+cd_list_text(const char *const *list)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; list[i]; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", list[i]);
+	return buf.data;
 }

@@ -71,6 +71,8 @@ typedef struct CdFilter
 	const char *default_option; /* option that supplies a value, or NULL */
 	bool		required;		/* a request cannot be made without a value */
 	bool		echoed;			/* column reads the value used, not the object */
+	const char *const *accepted;	/* values the API takes, NULL-terminated;
+									 * NULL: any value */
 } CdFilter;
 
 typedef struct CdColumnDef
@@ -108,7 +110,9 @@ typedef struct CdApi
 	const char *concurrency_error_code; /* code asking for less fan-out */
 	const char *fatal_404_codes[3]; /* 404 codes that are errors, not a
 									 * missing candidate */
-	void		(*error_detail) (json_t *body, StringInfo detail);
+	/* the API's words in an error body; false if not the API's error shape */
+	bool		(*error_detail) (json_t *body, StringInfo detail);
+	const char *const *upload_types;	/* upload "type" values, or NULL */
 	CdFilter	filters[CD_MAX_FILTERS];
 	int			nfilters;
 	CdColumnDef columns[CD_MAX_COLUMNS];
@@ -121,6 +125,16 @@ extern const char *cd_api_names(void);
 extern const CdApi *const cd_apis[];
 extern json_t *cd_json_path(json_t *root, const char *const *path);
 extern char *cd_api_error_code(const CdApi *api, const char *body, size_t len);
+extern bool cd_api_error_body(const CdApi *api, const char *body, size_t len,
+							  StringInfo detail);
+extern bool cd_value_listed(const char *const *list, const char *value);
+extern char *cd_list_text(const char *const *list);
+
+/* ----------------------------------------------------------------
+ * candidate_docs.c: module entry points
+ * ----------------------------------------------------------------
+ */
+extern PGDLLEXPORT Datum candidate_docs_fdw_handler(PG_FUNCTION_ARGS);
 
 /* ----------------------------------------------------------------
  * jsonscan.c: a validating JSON tokenizer, without PostgreSQL calls

@@ -654,14 +654,22 @@ note_skipped(CdFetch *fetch, CdStream *stream)
 	MemoryContextSwitchTo(old);
 }
 
-/* A 404 that means the candidate is unknown (not, say, the integration). */
+/*
+ * A 404 that means the candidate is unknown: the API's own error body
+ * (not a web server's page for a path that is no endpoint), without a
+ * code that names something else (the integration, say).
+ */
 static bool
 candidate_not_found(CdFetch *fetch, CdRequest *req)
 {
+	StringInfoData words;
 	char	   *code;
 	bool		fatal = false;
 
 	if (req->curl_code != CURLE_OK || req->status != 404)
+		return false;
+	initStringInfo(&words);
+	if (!cd_api_error_body(fetch->api, req->resp, req->resp_len, &words))
 		return false;
 	code = cd_api_error_code(fetch->api, req->resp, req->resp_len);
 	for (int i = 0; code && fetch->api->fatal_404_codes[i]; i++)

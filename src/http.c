@@ -29,6 +29,7 @@
 
 #include <time.h>
 
+#include "common/base64.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/wait_event.h"
@@ -701,34 +702,106 @@ cd_request_ok(const CdRequest *req)
 	return req->curl_code == CURLE_OK && req->status >= 200 && req->status < 300;
 }
 
-/* The API's own words about a failure, from its JSON error body. */
+#define CD_BODY_START_BYTES 200
+
+/* Replace every occurrence of secret in buf with asterisks. */
 static void
+mask_secret(StringInfo buf, const char *secret)
+{
+	size_t		len = secret ? strlen(secret) : 0;
+	char	   *p;
+
+	if (len == 0)
+		return;
+	while ((p = strstr(buf->data, secret)) != NULL)
+		memset(p, '*', len);
+}
+
+/*
+ * The first bytes of a response body, for a message: printable ASCII,
+ * other bytes as "?", runs of white space as one space, and the API key
+ * (plain or as the Basic credentials) masked, in case a server echoes the
+ * request.
+ */
+static void
+append_body_start(const CdServer *srv, const CdRequest *req, StringInfo detail)
+{
+	StringInfoData buf;
+	char	   *cred = psprintf("%s:", srv->api_key);
+	int			enclen = pg_b64_enc_len(strlen(cred));
+	char	   *basic = palloc0(enclen + 1);
+	size_t		n = Min(req->resp_len, CD_BODY_START_BYTES);
+
+	initStringInfo(&buf);
+	for (size_t i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) req->resp[i];
+
+		if (isspace(c))
+		{
+			if (buf.len > 0 && buf.data[buf.len - 1] != ' ')
+				appendStringInfoChar(&buf, ' ');
+		}
+		else
+			appendStringInfoChar(&buf, (c >= 0x20 && c < 0x7f) ? c : '?');
+	}
+	if (buf.len > 0 && buf.data[buf.len - 1] == ' ')
+		buf.data[--buf.len] = '\0';
+	if (pg_b64_encode((const void *) cred, strlen(cred), basic, enclen) > 0)
+		mask_secret(&buf, basic);
+	mask_secret(&buf, srv->api_key);
+	appendStringInfo(detail, " The response is not an error of the %s API; it begins: \"%s%s\".",
+					 srv->api->name, buf.data,
+					 req->resp_len > CD_BODY_START_BYTES ? "..." : "");
+}
+
+/* Is url one of the API's own, under base_url (not a file download)? */
+static bool
+is_api_url(const CdServer *srv, const char *url)
+{
+	size_t		len = strlen(srv->base_url);
+
+	return strncmp(url, srv->base_url, len) == 0 &&
+		(url[len] == '/' || url[len] == '?' || url[len] == '\0');
+}
+
+/*
+ * The API's own words about a failure, from its error body, and true; or,
+ * for a body that is not the API's error shape, false, with the start of
+ * the body if the URL is the API's (a download's error page, from another
+ * host, may echo its signed URL's secrets and is not shown).
+ */
+static bool
 append_api_detail(const CdTransfer *xfer, const CdRequest *req, StringInfo detail)
 {
-	json_t	   *body;
+	StringInfoData words;
 
-	if (req->resp == NULL)
-		return;
-	body = json_loadb(req->resp, req->resp_len, 0, NULL);
-	if (json_is_object(body))
+	if (req->resp == NULL || req->resp_len == 0)
+		return false;
+	initStringInfo(&words);
+	if (cd_api_error_body(xfer->srv->api, req->resp, req->resp_len, &words))
 	{
-		appendStringInfoChar(detail, ' ');
-		xfer->srv->api->error_detail(body, detail);
+		appendStringInfo(detail, " %s", words.data);
+		return true;
 	}
-	json_decref(body);
+	if (is_api_url(xfer->srv, req->url))
+		append_body_start(xfer->srv, req, detail);
+	return false;
 }
 
 /*
  * ERROR for a request that did not succeed.  what is the primary message;
  * the detail has the HTTP status or network error and the API's message;
  * the context has method and URL, never credentials (they are never in
- * the URL).
+ * the URL).  A 404 from under base_url that is not the API's own error
+ * means the URL is no endpoint of the API: base_url is likely wrong.
  */
 void
 cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 {
 	StringInfoData detail;
 	int			code = ERRCODE_FDW_ERROR;
+	bool		no_endpoint = false;
 
 	initStringInfo(&detail);
 	if (req->no_fd)
@@ -754,16 +827,22 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 		if (req->attempts > 1)
 			appendStringInfo(&detail, " after %d attempts", req->attempts);
 		appendStringInfoChar(&detail, '.');
-		append_api_detail(xfer, req, &detail);
+		no_endpoint = !append_api_detail(xfer, req, &detail) && req->status == 404 &&
+			is_api_url(xfer->srv, req->url);
 	}
 	if (req->attempts > 1 && req->curl_code != CURLE_OK)
 		appendStringInfo(&detail, " (after %d attempts)", req->attempts);
 
 	ereport(ERROR,
 			(errcode(code),
+			 no_endpoint ? errmsg("%s: the endpoint does not exist", what) :
 			 errmsg("%s", what),
 			 errdetail_internal("%s", detail.data),
-			 errcontext("%s %s", req->method, cd_url_printable(xfer->srv->base_url, req->url))));
+			 no_endpoint ? errhint("Check option \"base_url\" of server \"%s\": \"%s\".",
+								   xfer->srv->server_name,
+								   cd_url_redact(xfer->srv->base_url)) : 0,
+			 errcontext("%s %s", req->method,
+						cd_url_printable(xfer->srv->base_url, req->url))));
 }
 
 /*

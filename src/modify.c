@@ -5,16 +5,20 @@
  *
  * Each row is one multipart POST (fields "type" and "file") with its own
  * Idempotency-Key, kept across retries, so a retried upload is created
- * once.  Everything is checked before a request is sent: the required
- * columns, and the content type (given, or detected from the bytes).
+ * once.  The columns' types are checked when the table is opened;
+ * everything else before a request is sent: the required columns, the
+ * document type, and the content type (given, or detected from the bytes).
  * RETURNING gives the fields of the document the API created.  UPDATE,
- * DELETE, and INSERT into a table whose API takes no uploads, are refused
- * at plan time.
+ * DELETE, ON CONFLICT, and INSERT into a table whose API takes no uploads,
+ * are refused at plan time.
  *
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
+#include "compat.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -47,6 +51,8 @@ typedef struct CdModifyState
 	CdRowMap   *map;			/* to fill RETURNING from the response */
 	bool		returning;
 	AttrNumber	attno[UP_NFIELDS];	/* 0: the table has no such column */
+	FmgrInfo	outfunc[UP_NFIELDS];	/* text of the string columns */
+	bool		blank_padded[UP_NFIELDS];	/* char(n): trailing blanks go */
 	MemoryContext cxt;
 	MemoryContext row_cxt;		/* reset for every row */
 	CdTransfer *xfer;
@@ -74,6 +80,21 @@ cdIsForeignRelUpdatable(Relation rel)
 }
 
 /*
+ * ON CONFLICT needs a way to tell that a document exists, which the API
+ * has not: refuse it rather than ignore it.
+ */
+static void
+refuse_on_conflict(ModifyTable *plan, Oid relid)
+{
+	if (plan && plan->onConflictAction != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
+						get_rel_name(relid)),
+				 errdetail("The API cannot tell whether a document conflicts with one it has.")));
+}
+
+/*
  * PlanForeignModify: refuse what the API cannot do before anything runs.
  * fdw_private is a one-element list: whether RETURNING is used.
  */
@@ -84,6 +105,7 @@ cdPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
 	const CdApi *api = cd_table_api(rte->relid);
 
+	refuse_on_conflict(plan, rte->relid);
 	if (plan->operation != CMD_INSERT || api->upload_path == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -97,9 +119,44 @@ cdPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	return list_make1(makeInteger(plan->returningLists != NIL));
 }
 
+/*
+ * Check the type of the column that gives upload field f: content takes
+ * bytea, the others a string type (text, varchar, char(n), name, citext
+ * ...), or a domain over one; strings are read through the type's output
+ * function.  Anything else would be read as what it is not.
+ */
 static void
-modify_init(CdModifyState *st, EState *estate, Relation rel, bool returning)
+check_upload_column(CdModifyState *st, Form_pg_attribute att, int f)
 {
+	Oid			base = getBaseType(att->atttypid);
+	char		category;
+	bool		preferred;
+	Oid			typoutput;
+	bool		isvarlena;
+
+	get_type_category_preferred(base, &category, &preferred);
+	if (f == UP_CONTENT ? base != BYTEAOID : category != TYPCATEGORY_STRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("column \"%s\" of foreign table \"%s\" cannot be uploaded as %s: its type is %s",
+						NameStr(att->attname), st->relname, upload_fields[f],
+						format_type_be(att->atttypid)),
+				 errdetail(f == UP_CONTENT ?
+						   "The column that gives %s must be of type bytea, or a domain over it." :
+						   "The column that gives %s must be of a string type such as text, varchar or char(n), or a domain over one.",
+						   upload_fields[f])));
+	if (f == UP_CONTENT)
+		return;
+	getTypeOutputInfo(base, &typoutput, &isvarlena);
+	fmgr_info_cxt(typoutput, &st->outfunc[f], st->cxt);
+	st->blank_padded[f] = (base == BPCHAROID);
+}
+
+static void
+modify_init(CdModifyState *st, EState *estate, ResultRelInfo *rinfo,
+			bool returning)
+{
+	Relation	rel = rinfo->ri_RelationDesc;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 
 	st->cxt = AllocSetContextCreate(estate->es_query_cxt, "candidate_docs insert",
@@ -107,7 +164,8 @@ modify_init(CdModifyState *st, EState *estate, Relation rel, bool returning)
 	st->row_cxt = AllocSetContextCreate(st->cxt, "candidate_docs insert row",
 										ALLOCSET_DEFAULT_SIZES);
 	st->relname = pstrdup(RelationGetRelationName(rel));
-	st->srv = cd_server_for_table(RelationGetRelid(rel), GetUserId());
+	st->srv = cd_server_for_table(RelationGetRelid(rel),
+								  cd_result_rel_user(rinfo, estate));
 	st->api = cd_table_api(RelationGetRelid(rel));
 	st->returning = returning;
 	if (returning)
@@ -122,7 +180,10 @@ modify_init(CdModifyState *st, EState *estate, Relation rel, bool returning)
 		field = cd_column_field(RelationGetRelid(rel), att->attnum);
 		for (int f = 0; f < UP_NFIELDS; f++)
 			if (strcmp(field, upload_fields[f]) == 0 && st->attno[f] == 0)
+			{
+				check_upload_column(st, att, f);
 				st->attno[f] = att->attnum;
+			}
 	}
 	st->xfer = cd_transfer_create(st->srv, st->cxt);
 }
@@ -140,12 +201,12 @@ cdBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	rinfo->ri_FdwState = st;
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
-	modify_init(st, mtstate->ps.state, rinfo->ri_RelationDesc,
-				intVal(linitial(fdw_private)));
+	modify_init(st, mtstate->ps.state, rinfo, intVal(linitial(fdw_private)));
 }
 
 /*
- * BeginForeignInsert: COPY and partition routing; no RETURNING.
+ * BeginForeignInsert: COPY, and rows routed to a foreign partition, whose
+ * RETURNING comes from the partitioned table's.
  */
 void
 cdBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
@@ -158,8 +219,9 @@ cdBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot insert into foreign table \"%s\"",
 						RelationGetRelationName(rel))));
+	refuse_on_conflict(castNode(ModifyTable, mtstate->ps.plan), RelationGetRelid(rel));
 	rinfo->ri_FdwState = st;
-	modify_init(st, mtstate->ps.state, rel, false);
+	modify_init(st, mtstate->ps.state, rinfo, rinfo->ri_returningList != NIL);
 }
 
 static void
@@ -191,13 +253,36 @@ row_value(CdModifyState *st, TupleTableSlot *slot, int f, bool required,
 	return d;
 }
 
+/* A string column's text (char(n) without its padding), or NULL. */
 static char *
 row_text(CdModifyState *st, TupleTableSlot *slot, int f, bool required)
 {
 	bool		isnull;
 	Datum		d = row_value(st, slot, f, required, &isnull);
+	char	   *s;
+	size_t		len;
 
-	return isnull ? NULL : TextDatumGetCString(d);
+	if (isnull)
+		return NULL;
+	s = OutputFunctionCall(&st->outfunc[f], d);
+	len = strlen(s);
+	while (st->blank_padded[f] && len > 0 && s[len - 1] == ' ')
+		s[--len] = '\0';
+	return s;
+}
+
+/* A required string that must not be empty either. */
+static char *
+row_nonempty_text(CdModifyState *st, TupleTableSlot *slot, int f)
+{
+	char	   *s = row_text(st, slot, f, true);
+
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" must not be empty to upload a document to \"%s\"",
+						upload_fields[f], st->relname)));
+	return s;
 }
 
 static curl_mime *
@@ -225,12 +310,18 @@ static char *
 upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
 			 bytea **content)
 {
-	char	   *candidate_id = row_text(st, slot, UP_CANDIDATE, true);
+	char	   *candidate_id = row_nonempty_text(st, slot, UP_CANDIDATE);
 	bool		isnull;
 	Datum		d;
 
 	parts->type = row_text(st, slot, UP_TYPE, true);
-	parts->filename = row_text(st, slot, UP_FILENAME, true);
+	if (!cd_value_listed(st->api->upload_types, parts->type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("document type \"%s\" is not accepted by the %s API",
+						parts->type, st->api->name),
+				 errhint("Valid types are: %s.", cd_list_text(st->api->upload_types))));
+	parts->filename = row_nonempty_text(st, slot, UP_FILENAME);
 	d = row_value(st, slot, UP_CONTENT, true, &isnull);
 	*content = DatumGetByteaPP(d);
 	parts->data = VARDATA_ANY(*content);
@@ -253,22 +344,35 @@ upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
 	return candidate_id;
 }
 
-/* RETURNING: the created document, with the row's id and bytes. */
+/*
+ * RETURNING: the created document, with the row's id and bytes.  content
+ * may point into the slot's current tuple, so the new tuple is formed
+ * (copying it) before the slot lets go of the old one; the slot owns the
+ * new tuple.  Values are made in the current (per-row) context.
+ */
 static void
 fill_returning(CdModifyState *st, TupleTableSlot *slot, const CdJsonDoc *doc,
 			   const char *candidate_id, bytea *content)
 {
 	CdRowSource src = {candidate_id, NULL, content};
+	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
+	Datum	   *values = palloc0(sizeof(Datum) * Max(tupdesc->natts, 1));
+	bool	   *nulls = palloc0(sizeof(bool) * Max(tupdesc->natts, 1));
+	MemoryContext old;
+	HeapTuple	tuple;
 
+	Assert(tupdesc->natts == st->map->natts);
 	if (doc->toks[0].type != CD_JSON_OBJECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("unexpected response to the upload for candidate \"%s\"",
 						candidate_id),
 				 errdetail("The response is not a JSON object.")));
-	ExecClearTuple(slot);
-	cd_row_from_json(st->map, doc, 0, &src, slot->tts_values, slot->tts_isnull);
-	ExecStoreVirtualTuple(slot);
+	cd_row_from_json(st->map, doc, 0, &src, values, nulls);
+	old = MemoryContextSwitchTo(slot->tts_mcxt);
+	tuple = heap_form_tuple(tupdesc, values, nulls);
+	MemoryContextSwitchTo(old);
+	ExecForceStoreHeapTuple(tuple, slot, true);
 }
 
 /*
@@ -300,7 +404,6 @@ cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	cd_http_perform(st->xfer, req);
 	if (!cd_request_ok(req))
 		cd_request_error(st->xfer, req, what);
-	MemoryContextSwitchTo(old);
 
 	if (st->returning)
 	{
@@ -322,6 +425,7 @@ cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 		}
 		PG_END_TRY();
 	}
+	MemoryContextSwitchTo(old);
 	cd_transfer_release(st->xfer, req);
 	return slot;
 }

@@ -13,6 +13,7 @@
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
+#include "compat.h"
 
 #include <errno.h>
 
@@ -454,12 +455,31 @@ cd_server_for_table(Oid foreigntableid, Oid userid)
 
 /*
  * The options in force for userid on the server named servername, for the
- * SQL functions that take a server name.  Result is palloc'd.
+ * SQL functions that take a server name.  As for dblink, userid needs
+ * USAGE on the server, and the server must be one of candidate_docs (a
+ * server of another wrapper may hold other secrets under the same option
+ * names).  Result is palloc'd.
  */
 CdServer *
 cd_server_by_name(const char *servername, Oid userid)
 {
-	return build_server(GetForeignServerByName(servername, false), userid);
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	AclResult	aclresult;
+	FmgrInfo	handler;
+
+	aclresult = cd_server_aclcheck(server->serverid, userid, ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	if (OidIsValid(fdw->fdwhandler))
+		fmgr_info(fdw->fdwhandler, &handler);
+	if (!OidIsValid(fdw->fdwhandler) || handler.fn_addr != candidate_docs_fdw_handler)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("server \"%s\" is not a candidate_docs server",
+						server->servername),
+				 errdetail("It belongs to foreign-data wrapper \"%s\".", fdw->fdwname)));
+	return build_server(server, userid);
 }
 
 /*

@@ -11,7 +11,8 @@
  * possible, and then planning fails with an error that says what to add.
  *
  * Conditions the API evaluates (Checkr's type, Kombo's integration_id) are
- * sent along.  Every condition, sent or not, is also checked locally, so
+ * sent along when their values are ones the API accepts
+ * (CdFilter.accepted).  Every condition, sent or not, is also checked locally, so
  * no query can return a wrong row whatever the API does with a filter.
  * The one exception is the condition the candidate ids came from: each
  * row's candidate_id is the id it was requested for, so that condition
@@ -227,6 +228,56 @@ match_count(const CdMatch *m)
 	return CD_UNKNOWN_LIST_LENGTH;
 }
 
+/* Is every value of a text (or text array) constant accepted by filter? */
+static bool
+const_accepted(const CdFilter *filter, Const *c, bool is_array)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (c->constisnull)
+		return true;
+	if (!is_array)
+		return cd_value_listed(filter->accepted, TextDatumGetCString(c->constvalue));
+	arr = DatumGetArrayTypeP(c->constvalue);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i] && !cd_value_listed(filter->accepted,
+										  TextDatumGetCString(elems[i])))
+			return false;
+	return true;
+}
+
+/*
+ * May the constants of a match go to the API?  Only if each is a value the
+ * API accepts for the filter: another value could make it refuse the
+ * request, and sending only some of the values would lose rows.  Values
+ * known only at run time are checked then (scan.c).
+ */
+static bool
+match_accepted(const CdFilter *filter, const CdMatch *m)
+{
+	Node	   *value = strip_relabel((Node *) m->value);
+	ListCell   *lc;
+
+	if (filter->accepted == NULL)
+		return true;
+	if (IsA(value, Const))
+		return const_accepted(filter, (Const *) value, m->is_list);
+	if (IsA(value, ArrayExpr))
+		foreach(lc, ((ArrayExpr *) value)->elements)
+		{
+			Node	   *elem = strip_relabel(lfirst(lc));
+
+			if (IsA(elem, Const) && !const_accepted(filter, (Const *) elem, false))
+				return false;
+		}
+	return true;
+}
+
 static void
 find_columns(CdRelInfo *info, Oid foreigntableid)
 {
@@ -281,6 +332,9 @@ cdGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	for (int f = 0; f < info->api->nfilters; f++)
 	{
 		match_restrictions(baserel, info->filter_attno[f], &info->filters[f]);
+		if (info->filters[f].value &&
+			!match_accepted(&info->api->filters[f], &info->filters[f]))
+			info->filters[f].value = NULL;	/* a local condition only */
 		if (info->filters[f].value && info->api->filters[f].kind == CD_FILTER_HEADER)
 			info->nlistings *= match_count(&info->filters[f]);
 	}

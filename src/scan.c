@@ -158,14 +158,19 @@ eval_values(ExprState *expr, bool is_list, ExprContext *econtext)
 	char	  **texts;
 	List	   *result = NIL;
 	int			count = 0;
+	ArrayType  *arr;
 
 	if (isnull)
 		return NIL;
 	if (!is_list)
 		return list_make1(makeString(TextDatumGetCString(d)));
-	/* a list: the caller's lists are small; sort to drop duplicates */
-
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+	/*
+	 * a list: the caller's lists are small; sort to drop duplicates.  The
+	 * elements are text or of a type binary-compatible with it (varchar, a
+	 * domain), whose array says which.
+	 */
+	arr = DatumGetArrayTypeP(d);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_INT,
 					  &elems, &nulls, &n);
 	texts = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -194,6 +199,21 @@ filter_default(CdScanState *st, const CdFilter *filter)
 				 errhint("Add WHERE %s = '...', or set option \"%s\" on server \"%s\" or its user mapping.",
 						 filter->field, filter->default_option, st->srv->server_name)));
 	return NIL;
+}
+
+/*
+ * May the values go to the API?  Not if one is outside the values it
+ * accepts: the condition, which stays local, then does the filtering.
+ */
+static bool
+values_accepted(const CdFilter *filter, List *values)
+{
+	ListCell   *lc;
+
+	foreach(lc, values)
+		if (!cd_value_listed(filter->accepted, strVal(lfirst(lc))))
+			return false;
+	return true;
 }
 
 /*
@@ -239,7 +259,7 @@ scan_start(ForeignScanState *node, CdScanState *st)
 		if (filter->kind == CD_FILTER_HEADER && values != NIL)
 			header_values = values;
 		else if (filter->kind == CD_FILTER_QUERY_LIST)
-			query_values = values;
+			query_values = values_accepted(filter, values) ? values : NIL;
 	}
 
 	foreach(lc, ids)

@@ -95,6 +95,26 @@ CHECKR_UPLOAD_TYPES = frozenset((
     "image/tiff", "application/pdf", "image/heic",
 ))
 
+# The values Checkr's spec declares for types[] and an upload's "type";
+# listings return more (pdf_report, order_summary_pdf).
+CHECKR_DOCUMENT_TYPES = frozenset((
+    "alien_id", "citizenship_certificate", "consent",
+    "credit_report_consent_form", "degree", "diploma", "driver_license",
+    "driver_license_back", "driver_license_history", "education_certificate",
+    "education_proof", "electronic_consent_form", "employment_proof",
+    "government_id", "international_consent_form", "military_id",
+    "national_id", "national_id_back", "passport", "passport_signature_page",
+    "paystub", "previous_driver_license",
+    "professional_license_certification_image", "selfie", "ssn_card",
+    "state_id_card", "state_id_card_back", "student_id", "tax_form1099",
+    "tax_form_schedule_c", "tax_form_w2", "taxpayer_id", "transcript",
+))
+
+# What a web server answers for a path that is no API endpoint.
+HTML_404 = (b"<!DOCTYPE html>\n<html>\n<head><title>404 Not Found</title></head>\n"
+            b"<body>\n<center><h1>404 Not Found</h1></center>\n<hr><center>nginx</center>\n"
+            b"</body>\n</html>\n")
+
 RATE_LIMIT = 1200
 KOMBO_PAGE_SIZE = 100
 KOMBO_FILE_SIZE = 2048
@@ -878,6 +898,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.apply_fault(rule)
                     return
         top = segs[1] if len(segs) > 1 else ""
+        if top in (CHECKR_PREFIX, KOMBO_PREFIX) and (len(segs) < 3 or segs[2] != API_VERSION) \
+                or top not in (CHECKR_PREFIX, KOMBO_PREFIX, "files"):
+            self.send_raw(404, HTML_404, (("Content-Type", "text/html"),))
+            return
         self.rl = None
         try:
             if top in (CHECKR_PREFIX, KOMBO_PREFIX):
@@ -886,10 +910,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.checkr(segs, query, body, override)
             elif top == KOMBO_PREFIX:
                 self.kombo(segs, query, override)
-            elif top == "files":
-                self.files(segs)
             else:
-                self.send_json(404, {"error": "Not found"})
+                self.files(segs)
         except Reply as r:
             extra = self.rate_headers(top)
             if getattr(self, "concurrency_refused", False):
@@ -1188,6 +1210,8 @@ class Handler(BaseHTTPRequestHandler):
         page = self.int_param(query, "page", 1, 1, None)
         types = query.get("types[]")
         types = tuple(types) if types else None
+        if types and not CHECKR_DOCUMENT_TYPES.issuperset(types):
+            raise checkr_error(400, "types[] does not have a valid value")
         st = STATE
         fh = st.files_host
         extra = st.uploaded_by_cand.get(cid)
@@ -1214,6 +1238,8 @@ class Handler(BaseHTTPRequestHandler):
         dtype = fields.get("type")
         if not dtype:
             return 400, {"error": "type is missing"}
+        if dtype not in CHECKR_DOCUMENT_TYPES:
+            return 400, {"error": "type does not have a valid value"}
         fparts = [f for f in files if f["name"] == "file"]
         if not fparts:
             return 400, {"error": "file is missing"}

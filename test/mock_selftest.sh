@@ -99,6 +99,11 @@ eq "checkr per_page x" "$(req "${CK[@]}" "$C1?per_page=x")" 400
 eq "checkr page 0" "$(req "${CK[@]}" "$C1?page=0")" 400
 eq "checkr unknown route" "$(req "${CK[@]}" "$B/checkr/v1/nothing")" 404
 eq "checkr unknown route body" "$(pj 'd["error"]')" "Not found"
+eq "checkr types[] outside the spec's list" "$(req "${CK[@]}" "$C1?types%5B%5D=consent&types[]=pdf_report")" 400
+eq "checkr types[] outside body" "$(pj 'd["error"]')" "types[] does not have a valid value"
+eq "no API version: a web server's 404" "$(req "${CK[@]}" "$B/checkr/candidates/e44aa283528e6fde7d542194/documents")" 404
+eq "web server's 404 is HTML" "$(head -c 15 "$T/body")" "<!DOCTYPE html>"
+eq "unknown top path: a web server's 404" "$(req "$B/nothing")" 404
 
 ########## Checkr paging via next_href
 follow_checkr() {  # URL -> prints "pages ids_total unique_ids types"
@@ -214,6 +219,8 @@ eq "upload logged multipart" "$(pj '[e["multipart"] for e in d if e["method"] ==
 eq "upload logged file" "$(pj '[(f["name"], f["content_type"], f["len"], f["sha256"]) for f in [e["multipart"] for e in d if e["method"] == "POST"][-1]["files"]]' "$T/log")" "[[\"file\", \"application/pdf\", $(stat -c %s "$T/up.pdf"), \"$UP_SHA\"]]"
 eq "upload bad content type" "$(req "${CK[@]}" -F type=x -F "file=@$T/up.pdf;type=text/plain" "$CU")" 400
 eq "upload no type" "$(req "${CK[@]}" -F "file=@$T/up.pdf;type=image/png" "$CU")" 400
+eq "upload type outside the spec's list" "$(req "${CK[@]}" -F type=pdf_report -F "file=@$T/up.pdf;type=application/pdf" "$CU")" 400
+eq "upload type outside body" "$(pj 'd["error"]')" "type does not have a valid value"
 eq "upload no file" "$(req "${CK[@]}" -F type=passport "$CU")" 400
 eq "upload missing candidate" "$(req "${CK[@]}" -F type=passport -F "file=@$T/up.pdf;type=application/pdf" "$B/checkr/v1/candidates/missing1/documents")" 404
 eq "upload no auth" "$(req -A x -F type=passport -F "file=@$T/up.pdf;type=application/pdf" "$CU")" 401

@@ -39,7 +39,7 @@ psql_run("DROP SCHEMA IF EXISTS $S CASCADE; DROP SCHEMA IF EXISTS ${S}_p2 CASCAD
 create_server(name => 'tap_xfer', schema => $S,
 	options => { max_retries => '0', timeout_ms => '1000' });
 create_server(name => 'tap_xfer_p2', schema => "${S}_p2",
-	options => { max_retries => '0', page_size => '2' });
+	options => { max_retries => '0', page_size => '2', requests_per_minute => '0' });
 
 restart_server('MALLOC_PERTURB_=165');
 my $perturbed = 1;
