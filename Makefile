@@ -11,6 +11,11 @@
 #                        extension, loaded by a server with the ASan runtime
 #                        preloaded; any sanitizer report fails (SANITIZE=1
 #                        make test is the same; see test/sanitize.sh)
+#   make test-cassert    the same tests against PostgreSQL built with
+#                        --enable-cassert (freed memory clobbered, Assert()
+#                        checked) from the distribution's source package,
+#                        cached in /var/cache/candidate_docs (CASSERT=1 make
+#                        test is the same; see test/cassert.sh)
 #   make fuzz            libFuzzer targets in test/fuzz, FUZZ_SECONDS (default
 #                        60) each (test/fuzz/run.sh)
 #   make demo            the same setup, then runs test/demo.sql (test/demo.sh)
@@ -70,7 +75,7 @@ clean:
 	rm -rf results/ regression.diffs regression.out
 endif
 
-.PHONY: deps test test-asan fuzz demo bench
+.PHONY: deps test test-asan test-cassert fuzz demo bench
 
 deps:
 	bash test/deps.sh
@@ -80,6 +85,9 @@ test:
 
 test-asan:
 	SANITIZE=1 bash test/run_tests.sh
+
+test-cassert:
+	CASSERT=1 bash test/run_tests.sh
 
 FUZZ_SECONDS ?= 60
 fuzz:

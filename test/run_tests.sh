@@ -21,6 +21,14 @@
 # server started under the ASan runtime, and any sanitizer report is a
 # failure. Step 7 is left out.
 #
+# CASSERT=1 (`make test-cassert`): step 2 is test/cassert.sh instead, which
+# builds (once, then reuses from a cache outside the checkout) PostgreSQL with
+# assertions and freed-memory clobbering, and pg_cron for it, then builds the
+# extension against it in a copy of the tree and installs it into a private
+# copy of that installation; steps 3-6 run in that copy against that server,
+# and a failed assertion or a crashed backend in the server log is a failure.
+# Step 7 is left out.
+#
 # Exits non-zero if any step or test failed. KEEP_TMP=1 keeps the cluster's
 # directory (server log, mock log) and the sanitizer build for inspection.
 set -uo pipefail
@@ -29,7 +37,16 @@ cd "$REPO_ROOT" || exit 1
 
 bash test/deps.sh || die "installing dependencies failed"
 sanitize=${SANITIZE:-0}
-if [ "$sanitize" = 1 ]; then
+cassert=${CASSERT:-0}
+[ "$sanitize" = 1 ] && [ "$cassert" = 1 ] && die "SANITIZE=1 and CASSERT=1 are separate runs"
+if [ "$cassert" = 1 ]; then
+	cassert_env=$(bash test/cassert.sh prepare) || die "the assertion-enabled build failed"
+	eval "$cassert_env"
+	trap 'bash test/cassert.sh clean "$CASSERT_DIR"' EXIT
+	# everything below runs in the copy that was built
+	REPO_ROOT=$CASSERT_TREE
+	cd "$REPO_ROOT" || exit 1
+elif [ "$sanitize" = 1 ]; then
 	sanitize_env=$(bash test/sanitize.sh prepare) || die "the sanitizer build failed"
 	eval "$sanitize_env"
 	trap 'bash test/sanitize.sh clean "$SANITIZE_DIR"' EXIT
@@ -53,6 +70,7 @@ export PG_CONFIG
 stop_all() {
 	bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
 	[ "$sanitize" = 1 ] && bash test/sanitize.sh clean "$SANITIZE_DIR"
+	[ "$cassert" = 1 ] && bash test/cassert.sh clean "$CASSERT_DIR"
 	[ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
 }
 cluster_env=$(bash test/cluster.sh start) || die "starting the test cluster failed"
@@ -64,6 +82,9 @@ trap 'exit 143' TERM
 failed=0
 if [ "$sanitize" = 1 ]; then
 	bash test/sanitize.sh verify "$SANITIZE_DIR" || failed=1
+fi
+if [ "$cassert" = 1 ]; then
+	bash test/cassert.sh verify "$CASSERT_DIR" || failed=1
 fi
 
 shopt -s nullglob
@@ -104,12 +125,17 @@ fi
 # may report as it exits) and before fuzzing, which needs no cluster
 trap - EXIT
 [ "$sanitize" = 1 ] && cp "$PG_SERVER_LOG" "$SANITIZE_DIR/server.log"
+[ "$cassert" = 1 ] && cp "$PG_SERVER_LOG" "$CASSERT_DIR/server.log"
 bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
 [ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
 if [ "$sanitize" = 1 ]; then
 	bash test/sanitize.sh check "$SANITIZE_DIR" "$SANITIZE_DIR/server.log" || failed=1
 	bash test/sanitize.sh clean "$SANITIZE_DIR"
 	target="make test-asan"
+elif [ "$cassert" = 1 ]; then
+	bash test/cassert.sh check "$CASSERT_DIR/server.log" || failed=1
+	bash test/cassert.sh clean "$CASSERT_DIR"
+	target="make test-cassert"
 else
 	PG_CONFIG=$sys_config FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash test/fuzz/run.sh || failed=1
 	target="make test"
