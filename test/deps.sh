@@ -28,7 +28,7 @@ packages=(
 )
 
 installed() {
-	dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
 
 missing=()

@@ -62,7 +62,8 @@ else
 	chmod 755 "$INSTALL_DIR"
 	trap 'rm -rf "$INSTALL_DIR"' EXIT
 	PG_CONFIG=$(private_install "$INSTALL_DIR" "$sys_config") || die "private installation failed"
-	make PG_CONFIG="$sys_config" DESTDIR="$INSTALL_DIR" install >/dev/null ||
+	# with_llvm=no: the private lib/bitcode is a link to the system's
+	make PG_CONFIG="$sys_config" with_llvm=no DESTDIR="$INSTALL_DIR" install >/dev/null ||
 		die "make install failed"
 fi
 export PG_CONFIG
