@@ -25,8 +25,8 @@
 #   CPPFLAGS=-DRANDOMIZE_ALLOCATED_MEMORY
 #                      new allocations are filled with garbage, not zeroes
 # and without readline, ICU, zlib and the rest, which the tests do not need.
-# Only the server and its client programs are built (no documentation, no
-# contrib), make -j CASSERT_JOBS (default 2). Every installation directory is
+# Only the server, its client programs and the contrib modules the tests
+# use (citext, file_fdw) are built (no documentation), make -j CASSERT_JOBS (default 2). Every installation directory is
 # checked to be inside the prefix before the build, and `make install` goes
 # to a staging directory first, so that nothing outside the prefix is ever
 # written (Debian's patches would put the server's modules in
@@ -77,6 +77,8 @@ configure_env=(CPPFLAGS=-DRANDOMIZE_ALLOCATED_MEMORY)
 # packages the build itself needs; the source tarball carries the parser
 # and scanner already generated, so neither bison nor flex is needed
 build_packages=(dpkg-dev gcc make libc6-dev perl)
+# the contrib modules the tests use
+contrib_modules=(citext file_fdw)
 
 installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -263,7 +265,8 @@ stage_to_prefix() {
 # prefix_for PGVERSION CRONVERSION: the cache directory of that build
 prefix_for() {
 	local key kind=${3:-}
-	key=$(printf '%s\n' "--libdir=PREFIX/$libdir_rel" "${configure_flags[@]}" "${configure_env[@]}" |
+	key=$(printf '%s\n' "--libdir=PREFIX/$libdir_rel" "${configure_flags[@]}" "${configure_env[@]}" \
+		"contrib: ${contrib_modules[*]}" |
 		sha256sum | cut -c1-10)
 	echo "$cache/pg$(pg_major)-cassert-${1//[:+~]/_}-cron$kind${2//[:+~]/_}-$key"
 }
@@ -322,6 +325,10 @@ build_server() {
 		make -s -C src install DESTDIR="$work/stage" >"$work/install.log" 2>&1 &&
 			make -s -C config install DESTDIR="$work/stage" >>"$work/install.log" 2>&1 ||
 			{ tail -n 40 "$work/install.log" >&2; exit 1; }
+		for m in "${contrib_modules[@]}"; do
+			make -s -C "contrib/$m" install DESTDIR="$work/stage" >>"$work/install.log" 2>&1 ||
+				{ tail -n 40 "$work/install.log" >&2; exit 1; }
+		done
 	) || die "building the server failed"
 	stage_to_prefix "$work/stage" "$prefix"
 	if [ -n "${cron_version:-}" ]; then
