@@ -23,6 +23,7 @@
 #include "utils/rel.h"
 #include "optimizer/optimizer.h"
 #include "access/sysattr.h"
+#include "access/htup_details.h"
 
 typedef struct CdScanState
 {
@@ -44,6 +45,10 @@ typedef struct CdScanState
 	ExprState  *prefilter;		/* conditions to meet before a download */
 	bool		started;
 	char	   *relname;
+	CdDownloads *downloads;		/* rows waiting for their files */
+	bool		run_done;		/* every row of the run is in the window */
+	CdFeed	   *feed;			/* rows of the outer batch, or NULL */
+	bool		from_feed;		/* this run's rows come from the feed */
 } CdScanState;
 
 /* The attnums the query reads; *all if it reads the whole row. */
@@ -147,6 +152,14 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	st->nfilters = i;
 	st->fetch = cd_fetch_create(st->srv, st->api, st->cxt,
 								intVal(list_nth(priv, CD_PRIV_PARAMETERIZED)));
+	if (st->wants_content)
+		st->downloads = cd_downloads_create(cd_fetch_transfer(st->fetch),
+											RelationGetDescr(rel),
+											st->content_attidx, st->cxt);
+	if (intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)) >= 0)
+		st->feed = cd_feed_create(node->ss.ps.state,
+								  intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)),
+								  st->map, st->fetch, st->cxt);
 }
 
 static int
@@ -267,8 +280,11 @@ scan_start(ForeignScanState *node, CdScanState *st)
 			listings = lappend(listings, listing);
 		}
 	MemoryContextSwitchTo(old);
-	cd_fetch_start(st->fetch, listings);
+	st->from_feed = st->feed && cd_feed_start(st->feed, listings);
+	if (!st->from_feed)
+		cd_fetch_start(st->fetch, listings);
 	st->started = true;
+	st->run_done = false;
 }
 
 /* The token of the next row object, or -1 at the end of the run. */
@@ -297,46 +313,85 @@ next_object(CdScanState *st)
 	return obj;
 }
 
-/* The file's bytes for the content column. */
-static bytea *
-object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
+/*
+ * The next row of the run into the scan slot, the content column NULL;
+ * false at the end.  When the query reads content, *url and *what (the
+ * message if the download fails) are set too.
+ */
+static bool
+next_row(CdScanState *st, TupleTableSlot *slot, char **url, char **what)
 {
-	const char *url = cd_json_text(doc, cd_json_get(doc, obj,
-													st->api->content_url_field));
+	CdRowSource src = {NULL, NULL, NULL};
+	const char *object_id;
+	const CdJsonDoc *doc;
+	int			obj;
 
-	if (url == NULL)
-		return NULL;
-	return cd_download(cd_fetch_transfer(st->fetch), url,
-					   psprintf("could not download %s \"%s\"",
-								st->api->object_noun,
-								cd_json_object_id(doc, obj)));
+	ExecClearTuple(slot);
+	if (st->from_feed)
+	{
+		const CdFeedRow *row = cd_feed_next(st->feed);
+
+		if (row == NULL)
+			return false;
+		heap_deform_tuple(row->tuple, slot->tts_tupleDescriptor,
+						  slot->tts_values, slot->tts_isnull);
+		if (st->wants_content)
+		{
+			*url = row->content_url;
+			object_id = row->object_id;
+		}
+	}
+	else
+	{
+		if ((obj = next_object(st)) < 0)
+			return false;
+		doc = &st->page->env.doc;
+		src.candidate_id = st->page->listing->candidate_id;
+		src.echo_value = st->page->listing->header_value;
+		cd_row_from_json(st->map, doc, obj, &src, slot->tts_values,
+						 slot->tts_isnull);
+		if (st->wants_content)
+		{
+			*url = cd_json_text(doc, cd_json_get(doc, obj,
+												 st->api->content_url_field));
+			object_id = cd_json_object_id(doc, obj);
+		}
+	}
+	if (st->wants_content)
+		*what = psprintf("could not download %s \"%s\"", st->api->object_noun,
+						 object_id);
+	ExecStoreVirtualTuple(slot);
+	return true;
 }
 
 /*
- * Add the file's bytes to the row in the scan slot, if the row meets the
- * conditions that do not need them; false (slot cleared) if it does not.
+ * The next row with its file's bytes.  Rows ahead that meet the
+ * conditions not reading content go into the download window (their
+ * downloads start at once) until it is full; then the oldest comes out.
  */
-static bool
-add_content(ForeignScanState *node, CdScanState *st, const CdJsonDoc *doc,
-			int obj)
+static TupleTableSlot *
+next_with_content(ForeignScanState *node, CdScanState *st)
 {
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	bytea	   *content;
+	char	   *url = NULL;
+	char	   *what = NULL;
 
-	econtext->ecxt_scantuple = slot;
-	if (!ExecQual(st->prefilter, econtext))
+	while (!st->run_done && !cd_downloads_full(st->downloads))
 	{
+		if (!next_row(st, slot, &url, &what))
+			st->run_done = true;
+		else
+		{
+			econtext->ecxt_scantuple = slot;
+			if (ExecQual(st->prefilter, econtext))
+				cd_downloads_add(st->downloads, slot, url, what);
+		}
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
-		return false;
 	}
-	content = object_content(st, doc, obj);
-	ExecClearTuple(slot);
-	slot->tts_values[st->content_attidx] = PointerGetDatum(content);
-	slot->tts_isnull[st->content_attidx] = (content == NULL);
-	ExecStoreVirtualTuple(slot);
-	return true;
+	cd_downloads_next(st->downloads, slot);
+	return slot;
 }
 
 /*
@@ -347,26 +402,13 @@ cdIterateForeignScan(ForeignScanState *node)
 {
 	CdScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	CdRowSource src = {NULL, NULL, NULL};
-	const CdJsonDoc *doc;
-	int			obj;
 
 	if (!st->started)
 		scan_start(node, st);
-	for (;;)
-	{
-		ExecClearTuple(slot);
-		if ((obj = next_object(st)) < 0)
-			return slot;
-		doc = &st->page->env.doc;
-		src.candidate_id = st->page->listing->candidate_id;
-		src.echo_value = st->page->listing->header_value;
-		cd_row_from_json(st->map, doc, obj, &src, slot->tts_values,
-						 slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
-		if (!st->wants_content || add_content(node, st, doc, obj))
-			return slot;
-	}
+	if (st->wants_content)
+		return next_with_content(node, st);
+	next_row(st, slot, NULL, NULL);
+	return slot;
 }
 
 /*
@@ -382,6 +424,14 @@ cdReScanForeignScan(ForeignScanState *node)
 		cd_fetch_release(st->fetch, st->page);
 	st->page = NULL;
 	st->started = false;
+	if (st->downloads)
+		cd_downloads_reset(st->downloads);
+}
+
+static int
+compare_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp(strVal(lfirst(a)), strVal(lfirst(b)));
 }
 
 /*
@@ -401,6 +451,7 @@ cdEndForeignScan(ForeignScanState *node)
 	skipped = cd_fetch_skipped(st->fetch);
 	if (skipped != NIL)
 	{
+		list_sort(skipped, compare_names);	/* requests end in any order */
 		initStringInfo(&names);
 		foreach(lc, skipped)
 			appendStringInfo(&names, "%s\"%s\"", names.len ? ", " : "",
@@ -445,5 +496,7 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
 		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
 		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
+		if (st->feed)
+			ExplainPropertyInteger("Batch Loads", NULL, cd_feed_loads(st->feed), es);
 	}
 }
