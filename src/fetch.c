@@ -208,6 +208,12 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 
 	if (!stream->cacheable)
 		return;
+	/* an entry's key counts against the budget too */
+	if (fetch->cache_bytes + sizeof(CacheEntry) > (size_t) cd_rescan_cache_kb * 1024)
+	{
+		stream_drop_bodies(fetch, stream);
+		return;
+	}
 	if (fetch->cache == NULL)
 	{
 		HASHCTL		ctl;
@@ -221,6 +227,7 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 	cache_key(stream, key);
 	entry = hash_search(fetch->cache, key, HASH_ENTER, NULL);
 	entry->bodies = stream->bodies;
+	fetch->cache_bytes += sizeof(CacheEntry);
 	stream->bodies = NIL;
 	stream->cacheable = false;
 }

@@ -95,5 +95,28 @@ sub timed_join
 	$admin->close;
 }
 
+# (c) memory stays bounded over a long outer relation: 20,000 distinct ids,
+# every batch's rows dropped when the next comes, the rescan cache within
+# its 8 MB (keys included)
+{
+	psql_run("CREATE TABLE $schema.big AS SELECT g AS n, 'mem-' || g AS cid"
+		  . " FROM generate_series(1, 20000) g; ANALYZE $schema.big");
+	my $s = CdTest::Session->new;
+	my $status = "SELECT substring(pg_read_file('/proc/' || pg_backend_pid() || '/status')"
+	  . " FROM 'VmHWM:\\s*([0-9]+)')";
+	$s->query('SET jit = off');		# libLLVM's pages are not the scan's
+	$s->query("SELECT count(*) FROM $table WHERE candidate_id = 'warm'");
+	my $before = $s->query($status)->{out};
+	my $r = $s->query("SELECT count(*) > 20000 FROM $schema.big e"
+		  . " JOIN $table d ON d.candidate_id = e.cid", 120);
+	my $after = $s->query($status)->{out};
+	is($r->{out}, "t\n", 'memory: the join of 20,000 rows ran') or diag(explain $r);
+	my $growth = ($after - $before) / 1024;
+	ok($growth < 20, 'memory: peak growth under 20 MB')
+	  or diag(sprintf('%.1f MB', $growth));
+	note(sprintf('peak memory growth %.1f MB', $growth));
+	$s->close;
+}
+
 psql_run("DROP SCHEMA $schema CASCADE");
 done_testing();
