@@ -475,6 +475,8 @@ typedef struct CdFeedRow
 	HeapTuple	tuple;			/* content column NULL */
 	char	   *content_url;	/* when the query reads content */
 	char	   *object_id;
+	bool		passes;			/* meets the conditions without content (when
+								 * the feed decides them) */
 } CdFeedRow;
 
 typedef struct CdFeed CdFeed;
@@ -486,6 +488,11 @@ extern CdFeed *cd_feed_create(EState *estate, int paramid, CdRowMap *map,
 extern bool cd_feed_start(CdFeed *feed, List *listings);
 extern const CdFeedRow *cd_feed_next(CdFeed *feed);
 extern int64 cd_feed_loads(CdFeed *feed);
+extern void cd_feed_prefetch_content(CdFeed *feed, ExprState *prefilter,
+									 List *quals, ExprContext *econtext,
+									 TupleTableSlot *slot);
+extern bool cd_feed_prefetching(CdFeed *feed);
+extern CdRequest *cd_feed_take_download(CdFeed *feed, const CdFeedRow *row);
 
 /* ----------------------------------------------------------------
  * scan.c: the executor side of SELECT
@@ -506,8 +513,9 @@ typedef struct CdDownloads CdDownloads;
 extern CdDownloads *cd_downloads_create(CdTransfer *xfer, TupleDesc desc,
 										int content_attidx, MemoryContext cxt);
 extern bool cd_downloads_full(CdDownloads *dl);
+extern CdRequest *cd_download_request(CdTransfer *xfer, const char *url);
 extern void cd_downloads_add(CdDownloads *dl, TupleTableSlot *slot,
-							 const char *url, const char *what);
+							 const char *url, const char *what, CdRequest *req);
 extern bool cd_downloads_next(CdDownloads *dl, TupleTableSlot *slot);
 extern void cd_downloads_reset(CdDownloads *dl);
 

@@ -79,12 +79,29 @@ row_free(CdDownloads *dl, CdWindowRow *row)
 }
 
 /*
+ * A download of url, started, for its caller to wait for; in the current
+ * memory context, which must be the transfer's.
+ */
+CdRequest *
+cd_download_request(CdTransfer *xfer, const char *url)
+{
+	CdRequest  *req = cd_request_new("GET", pstrdup(url), true);
+
+	req->max_bytes = (size_t) xfer->srv->max_download_bytes;
+	req->follow_redirects = true;
+	req->awaited = true;
+	cd_transfer_add(xfer, req);
+	return req;
+}
+
+/*
  * Take the row in slot (its content column aside) and start downloading
- * url for it (nothing if url is NULL: the column is NULL).
+ * url for it (nothing if url is NULL: the column is NULL), unless req, a
+ * download of url from cd_download_request, is given: the window takes it.
  */
 void
 cd_downloads_add(CdDownloads *dl, TupleTableSlot *slot, const char *url,
-				 const char *what)
+				 const char *what, CdRequest *req)
 {
 	MemoryContext cxt = AllocSetContextCreate(dl->cxt, "candidate_docs download row",
 											  ALLOCSET_SMALL_SIZES);
@@ -106,14 +123,10 @@ cd_downloads_add(CdDownloads *dl, TupleTableSlot *slot, const char *url,
 	}
 	row->what = pstrdup(what);
 	MemoryContextSwitchTo(dl->cxt);
-	if (url)
-	{
-		row->req = cd_request_new("GET", pstrdup(url), true);
-		row->req->max_bytes = (size_t) dl->xfer->srv->max_download_bytes;
-		row->req->follow_redirects = true;
-		row->req->awaited = true;
-		cd_transfer_add(dl->xfer, row->req);
-	}
+	if (req)
+		row->req = req;
+	else if (url)
+		row->req = cd_download_request(dl->xfer, url);
 	dl->rows = lappend(dl->rows, row);
 	MemoryContextSwitchTo(old);
 	cd_transfer_poll(dl->xfer);

@@ -21,6 +21,14 @@
  * from memory; an id the feed does not hold (none can be, but it costs
  * nothing to be sure) is fetched as without a batch.
  *
+ * When the query reads content and the scan's other conditions depend on
+ * the row alone (no outer values, nothing volatile), the feed decides them
+ * once per row as it loads the batch, and keeps the files of the next
+ * max_concurrency rows downloading, following the outer rows' order:
+ * the files of many outer rows arrive concurrently, as a batch's listings
+ * do.  A download the nested loop does not come to (a LIMIT, a semi-join
+ * satisfied early) is dropped.
+ *
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
@@ -29,6 +37,8 @@
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "nodes/extensible.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -294,11 +304,22 @@ batch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 
 /* ---- the feed of the inner foreign scan ---- */
 
+struct CdFeed;
+static void prefetch_drop_first(struct CdFeed *feed);
+
 typedef struct CdFeedEntry
 {
 	char		key[CD_FEED_KEY_LEN];	/* candidate id, newline, header value */
 	List	   *rows;			/* of CdFeedRow */
 } CdFeedEntry;
+
+/* A download started for a row of an outer row ahead. */
+typedef struct CdPrefetch
+{
+	int			pos;			/* the outer row's place in the batch */
+	const CdFeedRow *row;
+	CdRequest  *req;			/* in req_cxt */
+} CdPrefetch;
 
 struct CdFeed
 {
@@ -307,6 +328,18 @@ struct CdFeed
 	CdRowMap   *map;
 	CdFetch    *fetch;
 	bool		wants_content;
+	bool		prefetch;		/* content: decide rows and download ahead */
+	ExprState  *prefilter;		/* the scan's conditions without content */
+	ExprContext *econtext;
+	TupleTableSlot *slot;		/* the scan's, free while a batch loads */
+	MemoryContext req_cxt;		/* the transfer's: requests live there */
+	CdOuterBatch *batch;		/* the batch in store */
+	List	   *headers;		/* header values of each id's listings */
+	int			pos;			/* place of the current outer row, or -1 */
+	int			next_pos;		/* next row to download for: outer row, */
+	int			next_key;		/* its listing, */
+	int			next_row;		/* and the row of that listing */
+	List	   *ahead;			/* CdPrefetch, in the order rows are read */
 	MemoryContext cxt;			/* the loaded batch: listings, rows */
 	MemoryContext tmp_cxt;		/* one row's conversion */
 	MemoryContext serve_cxt;	/* the entries of the current outer row */
@@ -326,6 +359,7 @@ cd_feed_create(EState *estate, int paramid, CdRowMap *map, CdFetch *fetch,
 
 	feed->estate = estate;
 	feed->paramid = paramid;
+	feed->req_cxt = cxt;
 	feed->map = map;
 	feed->fetch = fetch;
 	feed->wants_content = cd_rowmap_uses(map, CD_COL_CONTENT);
@@ -402,6 +436,23 @@ feed_listings(CdFeed *feed, CdOuterBatch *batch, List *proto)
 	return listings;
 }
 
+/* Does row meet the scan's conditions that do not read content? */
+static bool
+feed_row_passes(CdFeed *feed, const CdFeedRow *row)
+{
+	TupleTableSlot *slot = feed->slot;
+	bool		passes;
+
+	ExecClearTuple(slot);
+	heap_deform_tuple(row->tuple, slot->tts_tupleDescriptor, slot->tts_values,
+					  slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+	feed->econtext->ecxt_scantuple = slot;
+	passes = ExecQual(feed->prefilter, feed->econtext);
+	ExecClearTuple(slot);
+	return passes;
+}
+
 /* Convert every row of page into a kept tuple, then give the page back. */
 static void
 feed_page(CdFeed *feed, CdPage *page)
@@ -444,6 +495,8 @@ feed_page(CdFeed *feed, CdPage *page)
 		entry->rows = lappend(entry->rows, row);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(feed->tmp_cxt);
+		if (feed->prefetch)
+			row->passes = feed_row_passes(feed, row);
 	}
 	cd_fetch_release(feed->fetch, page);
 }
@@ -456,9 +509,15 @@ feed_load(CdFeed *feed, CdOuterBatch *batch, List *proto)
 	MemoryContext old;
 	List	   *listings;
 	CdPage	   *page;
+	ListCell   *lc;
 
 	feed->loaded = 0;
 	feed->store = NULL;
+	while (feed->ahead != NIL)
+		prefetch_drop_first(feed);
+	feed->batch = batch;
+	feed->pos = -1;
+	feed->next_pos = feed->next_key = feed->next_row = 0;
 	MemoryContextReset(feed->cxt);
 	ctl.keysize = CD_FEED_KEY_LEN;
 	ctl.entrysize = sizeof(CdFeedEntry);
@@ -467,12 +526,160 @@ feed_load(CdFeed *feed, CdOuterBatch *batch, List *proto)
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	old = MemoryContextSwitchTo(feed->cxt);
 	listings = feed_listings(feed, batch, proto);
+	feed->headers = NIL;
+	foreach(lc, proto)
+		feed->headers = lappend(feed->headers, ((CdListing *) lfirst(lc))->header_value ?
+								pstrdup(((CdListing *) lfirst(lc))->header_value) : NULL);
 	MemoryContextSwitchTo(old);
 	cd_fetch_start(feed->fetch, listings);
 	while ((page = cd_fetch_next_page(feed->fetch)) != NULL)
 		feed_page(feed, page);
 	feed->loaded = batch->generation;
 	feed->loads++;
+}
+
+/* ---- downloads ahead ---- */
+
+/*
+ * Decide the scan's content-free conditions once per row, as the batch
+ * loads, and download ahead; only if they read nothing but the row.
+ */
+static bool
+depends_on_more_than_row(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if ((IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC) ||
+		IsA(node, SubPlan) || IsA(node, AlternativeSubPlan))
+		return true;
+	return expression_tree_walker(node, depends_on_more_than_row, context);
+}
+
+void
+cd_feed_prefetch_content(CdFeed *feed, ExprState *prefilter, List *quals,
+						 ExprContext *econtext, TupleTableSlot *slot)
+{
+	feed->prefetch = !depends_on_more_than_row((Node *) quals, NULL) &&
+		!contain_volatile_functions((Node *) quals);
+	feed->prefilter = prefilter;
+	feed->econtext = econtext;
+	feed->slot = slot;
+}
+
+bool
+cd_feed_prefetching(CdFeed *feed)
+{
+	return feed->prefetch;
+}
+
+static void
+prefetch_drop_first(CdFeed *feed)
+{
+	CdPrefetch *p = linitial(feed->ahead);
+
+	cd_transfer_release(cd_fetch_transfer(feed->fetch), p->req);
+	pfree(p->req->url);
+	pfree(p->req);
+	pfree(p);
+	feed->ahead = list_delete_first(feed->ahead);
+}
+
+/* The current outer row is the next one of the batch with id. */
+static void
+feed_locate(CdFeed *feed, const char *id)
+{
+	List	   *ids = feed->batch->ids;
+	int			pos = feed->pos + 1;
+
+	while (pos < list_length(ids) && strcmp(list_nth(ids, pos), id) != 0)
+		pos++;
+	feed->pos = pos;
+	while (feed->ahead != NIL && ((CdPrefetch *) linitial(feed->ahead))->pos < pos)
+		prefetch_drop_first(feed);	/* not come to */
+	if (feed->next_pos < pos)
+	{
+		feed->next_pos = pos;
+		feed->next_key = feed->next_row = 0;
+	}
+}
+
+/* The rows of the next_key-th listing of the outer row at next_pos. */
+static List *
+prefetch_rows(CdFeed *feed)
+{
+	CdListing	listing;
+	char		key[CD_FEED_KEY_LEN];
+	CdFeedEntry *entry = NULL;
+
+	listing.candidate_id = list_nth(feed->batch->ids, feed->next_pos);
+	listing.header_value = list_nth(feed->headers, feed->next_key);
+	if (feed_key(&listing, key))
+		entry = hash_search(feed->store, key, HASH_FIND, NULL);
+	return entry ? entry->rows : NIL;
+}
+
+/* Start downloads for the rows ahead, up to the transfer's concurrency. */
+static void
+feed_prefetch(CdFeed *feed)
+{
+	CdTransfer *xfer = cd_fetch_transfer(feed->fetch);
+	MemoryContext old;
+
+	while (list_length(feed->ahead) < Max(xfer->concurrency, 1) &&
+		   feed->next_pos < list_length(feed->batch->ids))
+	{
+		List	   *rows;
+		const CdFeedRow *row;
+		CdPrefetch *p;
+
+		if (feed->next_key >= list_length(feed->headers))
+		{
+			feed->next_pos++;
+			feed->next_key = feed->next_row = 0;
+			continue;
+		}
+		rows = prefetch_rows(feed);
+		if (feed->next_row >= list_length(rows))
+		{
+			feed->next_key++;
+			feed->next_row = 0;
+			continue;
+		}
+		row = list_nth(rows, feed->next_row++);
+		if (!row->passes || row->content_url == NULL)
+			continue;
+		old = MemoryContextSwitchTo(feed->req_cxt);
+		p = MemoryContextAlloc(feed->cxt, sizeof(CdPrefetch));
+		p->pos = feed->next_pos;
+		p->row = row;
+		p->req = cd_download_request(xfer, row->content_url);
+		MemoryContextSwitchTo(feed->cxt);
+		feed->ahead = lappend(feed->ahead, p);
+		MemoryContextSwitchTo(old);
+	}
+	cd_transfer_poll(xfer);
+}
+
+/*
+ * The download started for row of the current outer row, now the caller's
+ * (to release with cd_transfer_release), or NULL if none was.
+ */
+CdRequest *
+cd_feed_take_download(CdFeed *feed, const CdFeedRow *row)
+{
+	CdPrefetch *p;
+	CdRequest  *req;
+
+	if (feed->ahead == NIL)
+		return NULL;
+	p = linitial(feed->ahead);
+	if (p->pos != feed->pos || p->row != row)
+		return NULL;
+	req = p->req;
+	pfree(p);
+	feed->ahead = list_delete_first(feed->ahead);
+	feed_prefetch(feed);
+	return req;
 }
 
 /*
@@ -511,6 +718,11 @@ cd_feed_start(CdFeed *feed, List *listings)
 		feed->serving = lappend(feed->serving, entry);
 	}
 	MemoryContextSwitchTo(old);
+	if (feed->prefetch && feed->serving != NIL)
+	{
+		feed_locate(feed, ((CdListing *) linitial(listings))->candidate_id);
+		feed_prefetch(feed);
+	}
 	return feed->serving != NIL;
 }
 

@@ -43,6 +43,7 @@ typedef struct CdScanState
 	bool		wants_content;
 	int			content_attidx; /* the content column, if wanted */
 	ExprState  *prefilter;		/* conditions to meet before a download */
+	List	   *prefilter_quals;	/* the same, as planned */
 	bool		started;
 	char	   *relname;
 	CdDownloads *downloads;		/* rows waiting for their files */
@@ -105,6 +106,7 @@ init_prefilter(ForeignScanState *node, CdScanState *st)
 			quals = lappend(quals, lfirst(lc));
 	}
 	st->prefilter = ExecInitQual(quals, &node->ss.ps);
+	st->prefilter_quals = quals;
 }
 
 /*
@@ -160,6 +162,10 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 		st->feed = cd_feed_create(node->ss.ps.state,
 								  intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)),
 								  st->map, st->fetch, st->cxt);
+	if (st->feed && st->wants_content)
+		cd_feed_prefetch_content(st->feed, st->prefilter, st->prefilter_quals,
+								 node->ss.ps.ps_ExprContext,
+								 node->ss.ss_ScanTupleSlot);
 }
 
 static int
@@ -316,10 +322,12 @@ next_object(CdScanState *st)
 /*
  * The next row of the run into the scan slot, the content column NULL;
  * false at the end.  When the query reads content, *url and *what (the
- * message if the download fails) are set too.
+ * message if the download fails) are set too, and *frow to the feed's row
+ * if it came from there.
  */
 static bool
-next_row(CdScanState *st, TupleTableSlot *slot, char **url, char **what)
+next_row(CdScanState *st, TupleTableSlot *slot, char **url, char **what,
+		 const CdFeedRow **frow)
 {
 	CdRowSource src = {NULL, NULL, NULL};
 	const char *object_id;
@@ -339,6 +347,7 @@ next_row(CdScanState *st, TupleTableSlot *slot, char **url, char **what)
 		{
 			*url = row->content_url;
 			object_id = row->object_id;
+			*frow = row;
 		}
 	}
 	else
@@ -376,16 +385,25 @@ next_with_content(ForeignScanState *node, CdScanState *st)
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	char	   *url = NULL;
 	char	   *what = NULL;
+	const CdFeedRow *frow = NULL;
 
 	while (!st->run_done && !cd_downloads_full(st->downloads))
 	{
-		if (!next_row(st, slot, &url, &what))
+		frow = NULL;
+		if (!next_row(st, slot, &url, &what, &frow))
 			st->run_done = true;
+		else if (frow && cd_feed_prefetching(st->feed))
+		{
+			/* the feed decided the conditions, and may have started it */
+			if (frow->passes)
+				cd_downloads_add(st->downloads, slot, url, what,
+								 cd_feed_take_download(st->feed, frow));
+		}
 		else
 		{
 			econtext->ecxt_scantuple = slot;
 			if (ExecQual(st->prefilter, econtext))
-				cd_downloads_add(st->downloads, slot, url, what);
+				cd_downloads_add(st->downloads, slot, url, what, NULL);
 		}
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
@@ -407,7 +425,7 @@ cdIterateForeignScan(ForeignScanState *node)
 		scan_start(node, st);
 	if (st->wants_content)
 		return next_with_content(node, st);
-	next_row(st, slot, NULL, NULL);
+	next_row(st, slot, NULL, NULL, NULL);
 	return slot;
 }
 

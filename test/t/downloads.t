@@ -83,5 +83,49 @@ sub delayed_files
 	is(mock_stats()->{max_inflight}, 4, 'batched join: downloads in parallel');
 }
 
+# (d) a batched join whose outer rows have one document each: the files of
+# the next outer rows download while the current one is read
+{
+	psql_run("CREATE TABLE $schema.one AS SELECT g AS n, 'sized-' || (1000 + g) || '-x' AS cid"
+		  . " FROM generate_series(1, 12) g; ANALYZE $schema.one");
+	my $join = "SELECT string_agg(e.n || ':' || %s, ',' ORDER BY e.n)"
+	  . " FROM $schema.one e JOIN $table d ON d.candidate_id = e.cid%s";
+	my $plain = psql_value(sprintf($join, 'd.filesize', ''));
+	delayed_files();
+	my $t0 = time();
+	my $with = psql_value(sprintf($join, 'length(d.content)', ''));
+	my $dt = time() - $t0;
+	is($with, $plain, 'one file per outer row: every file, whole');
+	is(files_requested(), 12, 'one file per outer row: each downloaded once');
+	is(mock_stats()->{max_inflight}, 4, 'one file per outer row: 4 in flight')
+	  or diag(explain mock_stats());
+	ok($dt < 12 * 0.2 / 2, 'one file per outer row: far less than one after the other')
+	  or diag(sprintf('took %.3f s', $dt));
+
+	# a condition on the outer row's values: decided row by row, the same rows
+	my $cond = " AND d.filesize > 1005 + e.n % 3";
+	$plain = psql_value(sprintf($join, 'd.filesize', $cond));
+	delayed_files();
+	$with = psql_value(sprintf($join, 'length(d.content)', $cond));
+	is($with, $plain, 'a condition on outer values: the same rows, whole files');
+	my $want = () = $plain =~ /:/g;
+	is(files_requested(), $want, 'a condition on outer values: only their files');
+
+	# a condition on the row alone: its files only, decided once per row
+	$cond = " AND d.filesize % 2 = 0";
+	$plain = psql_value(sprintf($join, 'd.filesize', $cond));
+	delayed_files();
+	$with = psql_value(sprintf($join, 'length(d.content)', $cond));
+	is($with, $plain, 'a condition on the row: the same rows, whole files');
+	is(files_requested(), 6, 'a condition on the row: only their files');
+
+	# LIMIT: the files started ahead are dropped, a window at most
+	delayed_files();
+	psql_value("SELECT length(d.content) FROM $schema.one e"
+		  . " JOIN $table d ON d.candidate_id = e.cid LIMIT 1");
+	ok(files_requested() <= 1 + 4, 'LIMIT 1: at most a window of files ahead')
+	  or diag(files_requested());
+}
+
 psql_run("DROP SCHEMA $schema CASCADE");
 done_testing();
