@@ -147,6 +147,18 @@ SELECT e.emp_id, d.id, length(d.content) FROM hr e
   JOIN candidate_documents d ON d.candidate_id = e.cid
  WHERE e.emp_id IN (1, 2) AND d.type = 'driver_license' ORDER BY 1, 2;
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+-- content over many outer rows, with conditions on the row, on the outer
+-- row, and inside a rescanned join
+SELECT * FROM both_ways($$SELECT e.emp_id, d.id, md5(d.content) FROM hr e
+  LEFT JOIN candidate_documents d ON d.candidate_id = e.cid AND d.filesize % 3 <> 0
+  WHERE e.emp_id BETWEEN 5 AND 30$$);
+SELECT * FROM both_ways($$SELECT e.emp_id, d.id, length(d.content) FROM hr e
+  JOIN candidate_documents d ON d.candidate_id = e.cid AND d.filesize > e.emp_id * 200
+  WHERE e.emp_id BETWEEN 5 AND 30$$);
+SELECT * FROM both_ways($$SELECT v.k, x.n FROM (VALUES (0), (1)) v(k),
+  LATERAL (SELECT sum(length(d.content)) AS n FROM hr e
+             JOIN candidate_documents d ON d.candidate_id = e.cid
+            WHERE e.emp_id % 2 = v.k AND e.emp_id BETWEEN 9 AND 40) x$$);
 
 DROP FUNCTION both_ways(text);
 DROP TABLE hr, hr_kombo;

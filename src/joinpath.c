@@ -221,6 +221,7 @@ plan_batch_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->custom_plans = custom_plans;
 	cscan->custom_exprs = list_make1(copyObject(linitial(best_path->custom_private)));
 	cscan->custom_private = list_make1(makeInteger(intVal(link)));
+	cscan->custom_relids = bms_copy(rel->relids);
 	cscan->flags = best_path->flags;
 	cscan->methods = cd_batch_scan_methods();
 	return &cscan->scan.plan;
