@@ -330,7 +330,7 @@ next_row(CdScanState *st, TupleTableSlot *slot, char **url, char **what,
 		 const CdFeedRow **frow)
 {
 	CdRowSource src = {NULL, NULL, NULL};
-	const char *object_id;
+	const char *object_id = NULL;
 	const CdJsonDoc *doc;
 	int			obj;
 
