@@ -1,7 +1,8 @@
 --
--- joins: a local table joined on candidate_id drives a parameterized nested
--- loop, one request per distinct outer id; LEFT JOIN, semi-join, = ANY of a
--- sub-select; results equal those of the same ids given as a list.
+-- joins: a local table joined on candidate_id drives a nested loop whose
+-- outer side is read in batches, one request per distinct outer id; LEFT
+-- JOIN, semi-join, = ANY of a sub-select; results equal those of the same
+-- ids given as a list.  (batched_joins compares it with the plain loop.)
 --
 \i sql/include/setup.sql
 \setenv COUNT 'import collections, json, sys; rs = json.load(sys.stdin); c = collections.Counter(r["path"] for r in rs); print(len(rs), "requests,", len(c), "distinct paths, most requests for one path:", max(c.values(), default=0))'

@@ -243,18 +243,19 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 ALTER SERVER regress_checkr OPTIONS (DROP max_download_bytes);
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- downloads run concurrently: requests listed by API, listing first, then files
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/config" -d '{"files_host": "localhost"}'
 SELECT id, length(content), md5(content) FROM candidate_documents
  WHERE candidate_id = '5f1c2e3a4b5c6d7e8f901234' ORDER BY id;
 SELECT id, length(content), md5(content) FROM candidate_attachments
  WHERE candidate_id = 'BTbkvY2w5ou3z3hdwuKcKzDh' ORDER BY id;
-\! curl -s "$MOCK_URL/_mock/requests" | python3 -c 'import json, sys; [print(r["path"], r["headers"]["host"].split(":")[0], "authorization" in r["headers"]) for r in sorted(json.load(sys.stdin), key=lambda r: r["seq"])]'
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c 'import json, sys; [print(r["path"], r["headers"]["host"].split(":")[0], "authorization" in r["headers"]) for r in sorted(json.load(sys.stdin), key=lambda r: (r["path"].replace("/files/", "/").split("/")[1], "/files/" in r["path"], r["path"], r["seq"]))]'
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 -- a download redirected to another host: followed, without credentials
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/faults" -d "{\"path_contains\": \"/files/checkr/d0000000000000000000bb01\", \"times\": 1, \"action\": \"respond\", \"status\": 302, \"headers\": {\"Location\": \"http://localhost:$MOCK_PORT/files/checkr/d0000000000000000000bb01\"}, \"body\": \"\"}"
 SELECT id, length(content), md5(content) FROM candidate_documents
  WHERE candidate_id = '5f1c2e3a4b5c6d7e8f901234' ORDER BY id;
-\! curl -s "$MOCK_URL/_mock/requests" | python3 -c 'import json, sys; [print(r["path"], r["status"], r["headers"]["host"].split(":")[0], "authorization" in r["headers"]) for r in sorted(json.load(sys.stdin), key=lambda r: r["seq"])]'
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c 'import json, sys; [print(r["path"], r["status"], r["headers"]["host"].split(":")[0], "authorization" in r["headers"]) for r in sorted(json.load(sys.stdin), key=lambda r: (r["path"].replace("/files/", "/").split("/")[1], "/files/" in r["path"], r["path"], r["seq"]))]'
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 
 DROP FOREIGN TABLE regress_subset, regress_nested, regress_badtype,

@@ -34,6 +34,15 @@ _PG_init(void)
 							8192, 0, INT_MAX / 1024,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("candidate_docs.enable_batched_join",
+							 "Lets the planner read the outer side of a join to a candidate_docs table in batches.",
+							 "The requests of a batch's candidate ids are sent concurrently.",
+							 &cd_enable_batched_join,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	cd_joinpath_init();
+	cd_joinexec_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("candidate_docs");
 #else

@@ -308,6 +308,8 @@ typedef struct CdRequest
 	char	   *idempotency_key;	/* sent on every attempt, or NULL */
 	size_t		max_bytes;		/* response size cap */
 	void	   *owner;			/* caller's bookkeeping */
+	bool		awaited;		/* the caller waits for it (cd_request_wait);
+								 * cd_transfer_next never hands it out */
 
 	/* state, owned by http.c */
 	CdReqState	state;
@@ -370,6 +372,7 @@ extern void cd_request_error(const CdTransfer *xfer, const CdRequest *req,
 extern json_t *cd_request_json(const CdTransfer *xfer, const CdRequest *req,
 							   const char *what);
 extern CdRequest *cd_http_perform(CdTransfer *xfer, CdRequest *req);
+extern void cd_request_wait(CdTransfer *xfer, CdRequest *req);
 extern char *cd_new_idempotency_key(void);
 
 /* ----------------------------------------------------------------
@@ -498,7 +501,9 @@ enum CdPlanPrivate
 								 * 0 the whole row, < 0 system columns */
 	CD_PRIV_EXPLAIN_KEY,		/* String: candidate ids, for EXPLAIN */
 	CD_PRIV_EXPLAIN_FILTERS,	/* List of String: pushed filters, for EXPLAIN */
-	CD_PRIV_PARAMETERIZED		/* Integer: ids come from the outer side */
+	CD_PRIV_PARAMETERIZED,		/* Integer: ids come from the outer side */
+	CD_PRIV_BATCH_PARAM			/* Integer: PARAM_EXEC slot of the outer
+								 * batch, or -1 */
 };
 
 /* ----------------------------------------------------------------
@@ -537,6 +542,51 @@ extern CdStats *cd_fetch_stats(CdFetch *fetch);
 extern CdTransfer *cd_fetch_transfer(CdFetch *fetch);
 
 /* ----------------------------------------------------------------
+ * joinpath.c: batched joins, the planner side
+ * ----------------------------------------------------------------
+ */
+#define CD_BATCH_NODE_NAME "CandidateDocsBatch"
+
+extern bool cd_enable_batched_join;
+extern void cd_joinpath_init(void);
+extern int	cd_batch_param(PlannerInfo *root, ForeignPath *path);
+
+/* ----------------------------------------------------------------
+ * joinexec.c: batched joins, the executor side
+ * ----------------------------------------------------------------
+ */
+
+/* The outer rows read ahead, as the inner foreign scan sees them. */
+typedef struct CdOuterBatch
+{
+	uint64		generation;		/* bumped by each batch; 0 before the first */
+	List	   *ids;			/* char *: each row's non-NULL candidate id */
+} CdOuterBatch;
+
+/* A row of the batch, converted, waiting for its outer rows. */
+typedef struct CdFeedRow
+{
+	HeapTuple	tuple;			/* content column NULL */
+	char	   *content_url;	/* when the query reads content */
+	char	   *object_id;
+	bool		passes;			/* meets the conditions without content (when
+								 * the feed decides them) */
+} CdFeedRow;
+
+typedef struct CdFeed CdFeed;
+
+extern void cd_joinexec_init(void);
+extern const struct CustomScanMethods *cd_batch_scan_methods(void);
+extern CdFeed *cd_feed_create(EState *estate, int paramid, CdRowMap *map,
+							  CdFetch *fetch, MemoryContext cxt);
+extern bool cd_feed_start(CdFeed *feed, List *listings);
+extern const CdFeedRow *cd_feed_next(CdFeed *feed);
+extern int64 cd_feed_loads(CdFeed *feed);
+extern void cd_feed_prefetch_content(CdFeed *feed, ForeignScanState *node);
+extern bool cd_feed_prefetching(CdFeed *feed);
+extern CdRequest *cd_feed_take_download(CdFeed *feed, const CdFeedRow *row);
+
+/* ----------------------------------------------------------------
  * scan.c: the executor side of SELECT
  * ----------------------------------------------------------------
  */
@@ -545,12 +595,23 @@ extern TupleTableSlot *cdIterateForeignScan(ForeignScanState *node);
 extern void cdReScanForeignScan(ForeignScanState *node);
 extern void cdEndForeignScan(ForeignScanState *node);
 extern void cdExplainForeignScan(ForeignScanState *node, ExplainState *es);
+extern void cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot);
 
 /* ----------------------------------------------------------------
- * content.c: downloading a document's bytes
+ * content.c: downloading documents' bytes, many at once
  * ----------------------------------------------------------------
  */
-extern bytea *cd_download(CdTransfer *xfer, const char *url, const char *what);
+typedef struct CdDownloads CdDownloads;
+
+extern CdDownloads *cd_downloads_create(CdTransfer *xfer, TupleDesc desc,
+										int content_attidx, MemoryContext cxt);
+extern bool cd_downloads_full(CdDownloads *dl);
+extern CdRequest *cd_download_request(CdTransfer *xfer, const char *url,
+									  const char *what);
+extern void cd_downloads_add(CdDownloads *dl, TupleTableSlot *slot,
+							 const char *url, const char *what, CdRequest *req);
+extern bool cd_downloads_next(CdDownloads *dl, TupleTableSlot *slot);
+extern void cd_downloads_reset(CdDownloads *dl);
 
 /* ----------------------------------------------------------------
  * modify.c: INSERT uploads a document

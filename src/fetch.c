@@ -229,6 +229,12 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 
 	if (!stream->cacheable)
 		return;
+	/* an entry's key counts against the budget too */
+	if (fetch->cache_bytes + sizeof(CacheEntry) > (size_t) cd_rescan_cache_kb * 1024)
+	{
+		stream_drop_bodies(fetch, stream);
+		return;
+	}
 	if (fetch->cache == NULL)
 	{
 		HASHCTL		ctl;
@@ -254,6 +260,7 @@ stream_commit_cache(CdFetch *fetch, CdStream *stream)
 		return;
 	}
 	entry->bodies = stream->bodies;
+	fetch->cache_bytes += sizeof(CacheEntry);
 	stream->bodies = NIL;
 	stream->cacheable = false;
 }

@@ -624,7 +624,7 @@ static CdRequest *
 take_done(CdTransfer *xfer)
 {
 	for (CdRequest *req = xfer->reqs; req; req = req->next)
-		if (req->state == CD_REQ_DONE)
+		if (req->state == CD_REQ_DONE && !req->awaited)
 		{
 			req->state = CD_REQ_TAKEN;
 			return req;
@@ -680,12 +680,11 @@ cd_transfer_poll(CdTransfer *xfer)
 }
 
 /*
- * Run one request to its end and return it (finished, maybe failed).
+ * Drive the transfer until req, an awaited request, has finished.
  */
-CdRequest *
-cd_http_perform(CdTransfer *xfer, CdRequest *req)
+void
+cd_request_wait(CdTransfer *xfer, CdRequest *req)
 {
-	cd_transfer_add(xfer, req);
 	while (req->state == CD_REQ_QUEUED || req->state == CD_REQ_RUNNING)
 	{
 		start_queued(xfer);
@@ -693,6 +692,17 @@ cd_http_perform(CdTransfer *xfer, CdRequest *req)
 		if (req->state != CD_REQ_DONE)
 			transfer_wait(xfer);
 	}
+}
+
+/*
+ * Run one request to its end and return it (finished, maybe failed).
+ */
+CdRequest *
+cd_http_perform(CdTransfer *xfer, CdRequest *req)
+{
+	req->awaited = true;
+	cd_transfer_add(xfer, req);
+	cd_request_wait(xfer, req);
 	return req;
 }
 

@@ -635,6 +635,8 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 					  makeString(describe_match(root, "candidate_id", &key)));
 	scan_private = lappend(scan_private, explain_filters);
 	scan_private = lappend(scan_private, makeInteger(best_path->fdw_private != NIL));
+	scan_private = lappend(scan_private,
+						   makeInteger(cd_batch_param(root, best_path)));
 	return make_foreignscan(tlist, after_download, baserel->relid, exprs,
 							scan_private, NIL, before_download, outer_plan);
 }

@@ -25,6 +25,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "access/sysattr.h"
+#include "access/htup_details.h"
 
 typedef struct CdScanState
 {
@@ -43,9 +44,15 @@ typedef struct CdScanState
 	ExprState  *filter_expr[CD_MAX_FILTERS];
 	bool		wants_content;
 	bool		materialize;	/* the query reads xmin, cmin, xmax or cmax */
+	int			content_attidx; /* the content column, if wanted */
 	int64		not_downloaded; /* rows removed before their download */
+	int			obj;			/* the current row's object in st->page */
 	bool		started;
 	char	   *relname;
+	CdDownloads *downloads;		/* rows waiting for their files */
+	bool		run_done;		/* every row of the run is in the window */
+	CdFeed	   *feed;			/* rows of the outer batch, or NULL */
+	bool		from_feed;		/* this run's rows come from the feed */
 } CdScanState;
 
 /*
@@ -88,6 +95,16 @@ scan_user(ForeignScanState *node)
 
 	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 #endif
+}
+
+/* The index of the content column (the query reads it). */
+static int
+content_column(const CdRowMap *map)
+{
+	for (int i = 0; i < map->natts; i++)
+		if (map->cols[i].kind == CD_COL_CONTENT)
+			return i;
+	return -1;
 }
 
 /*
@@ -135,6 +152,19 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	st->nfilters = i;
 	st->fetch = cd_fetch_create(st->srv, st->api, st->cxt,
 								intVal(list_nth(priv, CD_PRIV_PARAMETERIZED)));
+	if (st->wants_content)
+	{
+		st->content_attidx = content_column(st->map);
+		st->downloads = cd_downloads_create(cd_fetch_transfer(st->fetch),
+											RelationGetDescr(rel),
+											st->content_attidx, st->cxt);
+	}
+	if (intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)) >= 0)
+		st->feed = cd_feed_create(node->ss.ps.state,
+								  intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)),
+								  st->map, st->fetch, st->cxt);
+	if (st->feed && st->wants_content)
+		cd_feed_prefetch_content(st->feed, node);
 }
 
 static int
@@ -275,8 +305,11 @@ scan_start(ForeignScanState *node, CdScanState *st)
 			listings = lappend(listings, listing);
 		}
 	MemoryContextSwitchTo(old);
-	cd_fetch_start(st->fetch, listings);
+	st->from_feed = st->feed && cd_feed_start(st->feed, listings);
+	if (!st->from_feed)
+		cd_fetch_start(st->fetch, listings);
 	st->started = true;
+	st->run_done = false;
 }
 
 /* The token of the next row object, or -1 at the end of the run. */
@@ -305,25 +338,10 @@ next_object(CdScanState *st)
 	return obj;
 }
 
-/* The file's bytes for the content column. */
-static bytea *
-object_content(CdScanState *st, const CdJsonDoc *doc, int obj)
-{
-	const char *url = cd_json_field_text(st->api, doc, obj,
-										 st->api->content_url_field);
-
-	if (url == NULL)
-		return NULL;
-	return cd_download(cd_fetch_transfer(st->fetch), url,
-					   psprintf("could not download %s \"%s\"",
-								st->api->object_noun,
-								cd_json_object_id(doc, obj)));
-}
-
 /*
  * Turn the row in the scan slot into a heap tuple, for queries that read
  * xmin, cmin, xmax or cmax: its header says no transaction and no command
- * (as postgres_fdw's do).  It lives in the per-tuple context.
+ * (as postgres_fdw's do).  It lives in the current memory context.
  */
 static void
 store_heap_row(TupleTableSlot *slot)
@@ -338,12 +356,16 @@ store_heap_row(TupleTableSlot *slot)
 }
 
 /*
- * Make the values already in the scan slot its row, with the table's oid
- * (conditions on tableoid may run before the executor sets it).
+ * Make the values already in the (cleared) scan slot its row, with the
+ * table's oid (conditions on tableoid may run before the executor sets
+ * it).  Every row the scan returns or checks is stored so, whichever way
+ * it came (the fetcher, a batch's feed, the download window).
  */
-static void
-store_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
+void
+cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot)
 {
+	CdScanState *st = node->fdw_state;
+
 	if (st->materialize)
 		store_heap_row(slot);
 	else
@@ -352,38 +374,119 @@ store_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
 }
 
 /*
- * Add the file's bytes to the row in the scan slot if the row meets the
- * conditions that do not need them (the plan's fdw_recheck_quals, which
- * the executor checks itself only when it rechecks a row); false (slot
- * cleared) if it does not.
+ * The next row of the run stored in the scan slot, the content column
+ * NULL; false at the end.  *frow is set to the feed's row if it came from
+ * there (when frow is not NULL).
  */
 static bool
-add_content(ForeignScanState *node, CdScanState *st, const CdJsonDoc *doc,
-			int obj)
+next_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot,
+		 const CdFeedRow **frow)
+{
+	CdRowSource src = {NULL, NULL, NULL};
+	const CdJsonDoc *doc;
+
+	ExecClearTuple(slot);
+	if (st->from_feed)
+	{
+		const CdFeedRow *row = cd_feed_next(st->feed);
+
+		if (row == NULL)
+			return false;
+		heap_deform_tuple(row->tuple, slot->tts_tupleDescriptor,
+						  slot->tts_values, slot->tts_isnull);
+		if (frow)
+			*frow = row;
+	}
+	else
+	{
+		if ((st->obj = next_object(st)) < 0)
+			return false;
+		doc = &st->page->env.doc;
+		src.candidate_id = st->page->listing->candidate_id;
+		src.echo_value = st->page->listing->header_value;
+		cd_row_from_json(st->map, doc, st->obj, &src, slot->tts_values,
+						 slot->tts_isnull);
+	}
+	cd_scan_store_row(node, slot);
+	return true;
+}
+
+/*
+ * The URL of the current row's file (NULL if it has none) and the message
+ * if its download fails; read only for a row that is to be downloaded.
+ */
+static void
+row_download(CdScanState *st, const CdFeedRow *frow, char **url, char **what)
+{
+	const char *object_id;
+
+	if (frow)
+	{
+		*url = frow->content_url;
+		object_id = frow->object_id;
+	}
+	else
+	{
+		const CdJsonDoc *doc = &st->page->env.doc;
+
+		*url = cd_json_field_text(st->api, doc, st->obj,
+								  st->api->content_url_field);
+		object_id = cd_json_object_id(doc, st->obj);
+	}
+	*what = psprintf("could not download %s \"%s\"", st->api->object_noun,
+					 object_id);
+}
+
+/*
+ * The next row with its file's bytes.  Rows ahead that meet the
+ * conditions that do not need the file (the plan's fdw_recheck_quals,
+ * which the executor checks itself only when it rechecks a row) go into
+ * the download window (their downloads start at once) until it is full;
+ * then the oldest comes out.  Each of those conditions runs once per row:
+ * here, or in the feed when it decides them for a batch's rows.
+ */
+static TupleTableSlot *
+next_with_content(ForeignScanState *node, CdScanState *st)
 {
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	bytea	   *content;
+	char	   *url = NULL;
+	char	   *what = NULL;
+	const CdFeedRow *frow = NULL;
 
-	econtext->ecxt_scantuple = slot;
-	if (!ExecQual(node->fdw_recheck_quals, econtext))
+	while (!st->run_done && !cd_downloads_full(st->downloads))
 	{
-		st->not_downloaded++;
+		bool		passes;
+
+		frow = NULL;
+		if (!next_row(node, st, slot, &frow))
+		{
+			st->run_done = true;
+			break;
+		}
+		if (frow && cd_feed_prefetching(st->feed))
+			passes = frow->passes;	/* the feed decided the conditions */
+		else
+		{
+			econtext->ecxt_scantuple = slot;
+			passes = ExecQual(node->fdw_recheck_quals, econtext);
+		}
+		if (passes)
+		{
+			row_download(st, frow, &url, &what);
+			/* the feed may have started it already */
+			cd_downloads_add(st->downloads, slot, url, what,
+							 frow && cd_feed_prefetching(st->feed) ?
+							 cd_feed_take_download(st->feed, frow) : NULL);
+		}
+		else
+			st->not_downloaded++;
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
-		return false;
 	}
-	content = object_content(st, doc, obj);
-	slot_getallattrs(slot);
-	ExecClearTuple(slot);
-	for (int i = 0; i < st->map->natts; i++)
-		if (st->map->cols[i].kind == CD_COL_CONTENT)
-		{
-			slot->tts_values[i] = PointerGetDatum(content);
-			slot->tts_isnull[i] = (content == NULL);
-		}
-	store_row(node, st, slot);
-	return true;
+	if (cd_downloads_next(st->downloads, slot))
+		cd_scan_store_row(node, slot);
+	return slot;
 }
 
 /*
@@ -394,26 +497,13 @@ cdIterateForeignScan(ForeignScanState *node)
 {
 	CdScanState *st = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	CdRowSource src = {NULL, NULL, NULL};
-	const CdJsonDoc *doc;
-	int			obj;
 
 	if (!st->started)
 		scan_start(node, st);
-	for (;;)
-	{
-		ExecClearTuple(slot);
-		if ((obj = next_object(st)) < 0)
-			return slot;
-		doc = &st->page->env.doc;
-		src.candidate_id = st->page->listing->candidate_id;
-		src.echo_value = st->page->listing->header_value;
-		cd_row_from_json(st->map, doc, obj, &src, slot->tts_values,
-						 slot->tts_isnull);
-		store_row(node, st, slot);
-		if (!st->wants_content || add_content(node, st, doc, obj))
-			return slot;
-	}
+	if (st->wants_content)
+		return next_with_content(node, st);
+	next_row(node, st, slot, NULL);
+	return slot;
 }
 
 /*
@@ -429,6 +519,14 @@ cdReScanForeignScan(ForeignScanState *node)
 		cd_fetch_release(st->fetch, st->page);
 	st->page = NULL;
 	st->started = false;
+	if (st->downloads)
+		cd_downloads_reset(st->downloads);
+}
+
+static int
+compare_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp(strVal(lfirst(a)), strVal(lfirst(b)));
 }
 
 /*
@@ -448,6 +546,7 @@ cdEndForeignScan(ForeignScanState *node)
 	skipped = cd_fetch_skipped(st->fetch);
 	if (skipped != NIL)
 	{
+		list_sort(skipped, compare_names);	/* requests end in any order */
 		initStringInfo(&names);
 		foreach(lc, skipped)
 			appendStringInfo(&names, "%s\"%s\"", names.len ? ", " : "",
@@ -505,6 +604,8 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		if (plan->fdw_recheck_quals != NIL)
 			ExplainPropertyInteger("Rows Removed Before Download", NULL,
 								   st->not_downloaded, es);
+		if (st->feed)
+			ExplainPropertyInteger("Batch Loads", NULL, cd_feed_loads(st->feed), es);
 		if (es->verbose)
 			ExplainPropertyInteger("Scan Memory", "kB",
 								   MemoryContextMemAllocated(st->cxt, true) / 1024,

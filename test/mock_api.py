@@ -16,7 +16,8 @@ User-Agent; Kombo "Bearer test_kombo_key" plus X-Integration-Id.
 
 Control endpoints (not logged, no auth):
     GET    /_mock/requests[?since=SEQ]   logged requests, oldest first
-    GET    /_mock/stats                  request and creation counters
+    GET    /_mock/stats                  request and creation counters, and the
+                                         most API requests answered at once (max_inflight)
     POST   /_mock/reset                  forget log, faults, uploads, stories,
                                          idempotency keys and runtime config
     POST   /_mock/config                 {"latency_ms": N, "files_host": "localhost",
@@ -199,6 +200,9 @@ STATUS_LINES = {int(s): "HTTP/1.1 %d %s" % (s, s.phrase) for s in http.HTTPStatu
 FAULT_ACTIONS = ("respond", "hang", "reset", "truncate", "delay", "huge", "next_href")
 
 MANY_RE = re.compile(r"many-([0-9]{1,9})\Z")
+# "sized-N-tag": one PDF document of N bytes (at most MAX_SIZED_FILE)
+SIZED_RE = re.compile(r"sized-([0-9]{1,9})-")
+MAX_SIZED_FILE = 64 * 1024 * 1024
 
 
 def dumps(obj):
@@ -243,6 +247,7 @@ class State:
         self.cli_latency_ms = latency_ms
         self.cli_limits = limits
         self.generation = 0
+        self.answering = 0          # API requests being answered now
         # Registries of servable file metadata for fixed/generated documents;
         # they survive resets because listings are cached.
         self.checkr_files = {}      # doc id -> (content_type, filesize)
@@ -268,6 +273,7 @@ class State:
         self.rl_limit, self.rl_window_s, self.max_inflight, self.enforce = self.cli_limits
         self.inflight = {}          # Kombo integration -> requests in flight
         self.inflight_peak = 0      # the most in flight for one integration
+        self.answering_peak = 0     # most API requests being answered at once
         self.generation += 1
 
     def base_url(self, host=None):
@@ -326,6 +332,14 @@ def checkr_base_docs(cid, files_host):
             registry[f["id"]] = (f["content_type"], f["filesize"])
             out.append((f["type"], checkr_doc_json(f, files_base)))
         return tuple(out)
+    m = SIZED_RE.match(cid)
+    if m is not None:
+        size = min(int(m.group(1)), MAX_SIZED_FILE)
+        doc_id = hashlib.sha256((cid + ":1").encode()).hexdigest()[:24]
+        registry[doc_id] = ("application/pdf", size)
+        return (("pdf_report", _CHECKR_DOC_FMT % (
+            doc_id, "pdf_report", "%04d-%02d-%02dT%02d:%02d:%02dZ" % synthetic_time(1, 0),
+            files_base, doc_id, size, "report.pdf", "application/pdf", "")),)
     n = many_count(cid)
     if n is None:
         h = hashlib.sha256(cid.encode()).digest()
@@ -843,6 +857,11 @@ class Handler(BaseHTTPRequestHandler):
     # -- dispatch ----------------------------------------------------------
 
     def dispatch(self):
+        counted = not self.path.startswith("/_mock/")
+        if counted:
+            with STATE.lock:
+                STATE.answering += 1
+                STATE.answering_peak = max(STATE.answering_peak, STATE.answering)
         try:
             self.route()
         except OSError:
@@ -854,6 +873,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(500, {"error": "Internal mock error"})
             except OSError:
                 pass
+        finally:
+            if counted:
+                with STATE.lock:
+                    STATE.answering -= 1
 
     def route(self):
         self.entry = None
@@ -1443,6 +1466,7 @@ class Handler(BaseHTTPRequestHandler):
                 out = {"requests": len(st.log), "stories_created": st.stories_created,
                        "documents_created": st.documents_created,
                        "kombo_inflight_peak": st.inflight_peak,
+                       "max_inflight": st.answering_peak,
                        "by_path": dict(st.by_path)}
             self.send_json(200, out)
         elif name == "faults" and cmd == "POST":

@@ -185,7 +185,10 @@ sub scan_memory_kb
 	return $kb // 0;
 }
 
+# the plain nested loop rescans the scan for each outer row (a batched join
+# would answer them all from one load of the batch)
 $s->query('SET enable_memoize = off');
+$s->query('SET candidate_docs.enable_batched_join = off');
 for my $what (sort keys %shape)
 {
 	my $base_kb = scan_memory_kb($what, 30);
