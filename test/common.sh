@@ -81,3 +81,15 @@ private_install() {
 		die "the private installation in $inst is not used by its own pg_config"
 	echo "$inst$bindir/pg_config"
 }
+
+# copy_tree DIR: a copy of the source tree in DIR, without .git and build
+# products, so that a build elsewhere leaves the checkout's own alone
+copy_tree() {
+	local tree=$1
+	mkdir -p "$tree"
+	tar -C "$REPO_ROOT" -cf - --exclude=./.git --exclude='*.o' --exclude='*.so' \
+		--exclude='*.bc' --exclude=./results --exclude=./regression.diffs \
+		--exclude=./regression.out --exclude=./tmp_check --exclude=./log \
+		--exclude=./test/fuzz/artifacts --exclude=./bench/out --exclude=./.ci/test.log . |
+		tar -C "$tree" -xf -
+}

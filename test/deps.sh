@@ -9,8 +9,11 @@
 #   libjansson-dev             JSON parser
 #   postgresql-NN-cron         pg_cron, preloaded by the test cluster
 #   libipc-run-perl            IPC::Run, for the TAP tests
+#   curl                       the pg_regress tests drive the mock API with it
+#   ca-certificates            the system's CA bundle, which libcurl trusts
 #   clang-14                   the fuzz targets (test/fuzz, libFuzzer)
 #   libclang-rt-14-dev         clang's sanitizer runtimes, LeakSanitizer included
+# (the last two not with FUZZ_SECONDS=0, which runs no fuzz target).
 # (`make test-asan` uses gcc's own libasan, which comes with gcc.)
 # Nothing is done (no apt-get update either) when all are installed.
 set -euo pipefail
@@ -23,9 +26,12 @@ packages=(
 	libjansson-dev
 	"postgresql-$major-cron"
 	libipc-run-perl
-	clang-14
-	libclang-rt-14-dev
+	curl
+	ca-certificates
 )
+if [ "${FUZZ_SECONDS:-}" != 0 ]; then
+	packages+=(clang-14 libclang-rt-14-dev)
+fi
 
 installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -43,16 +43,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-copy_tree() {
-	local tree=$1
-	mkdir -p "$tree"
-	tar -C "$REPO_ROOT" -cf - --exclude=./.git --exclude='*.o' --exclude='*.so' \
-		--exclude='*.bc' --exclude=./results --exclude=./regression.diffs \
-		--exclude=./regression.out --exclude=./tmp_check --exclude=./log \
-		--exclude=./test/fuzz/artifacts --exclude=./bench/out --exclude=./.ci/test.log . |
-		tar -C "$tree" -xf -
-}
-
 cmd_prepare() {
 	local dir tree inst sys_config private_config libasan reports
 	sys_config=$(pg_config_cmd)
