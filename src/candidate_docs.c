@@ -14,8 +14,6 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(candidate_docs_fdw_handler);
 
-extern int	cd_rescan_cache_kb;
-
 void		_PG_init(void);
 
 void
@@ -43,11 +41,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	cd_joinpath_init();
 	cd_joinexec_init();
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("candidate_docs");
-#else
-	EmitWarningsOnPlaceholders("candidate_docs");
-#endif
 	cd_budget_init();
 }
 

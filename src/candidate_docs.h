@@ -23,7 +23,6 @@
 #include <jansson.h>
 
 #include "access/tupdesc.h"
-#include "commands/explain.h"
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
 #include "lib/ilist.h"
@@ -31,6 +30,8 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "utils/timestamp.h"
+
+#include "compat.h"
 
 #define CD_USER_AGENT "candidate_docs/1.0 (PostgreSQL foreign data wrapper)"
 
@@ -367,8 +368,9 @@ extern CdRequest *cd_transfer_next(CdTransfer *xfer, bool wait);
 extern void cd_transfer_poll(CdTransfer *xfer);
 extern void cd_transfer_release(CdTransfer *xfer, CdRequest *req);
 extern bool cd_request_ok(const CdRequest *req);
-extern void cd_request_error(const CdTransfer *xfer, const CdRequest *req,
-							 const char *what) pg_attribute_noreturn();
+pg_noreturn extern void cd_request_error(const CdTransfer *xfer,
+										 const CdRequest *req,
+										 const char *what);
 extern json_t *cd_request_json(const CdTransfer *xfer, const CdRequest *req,
 							   const char *what);
 extern CdRequest *cd_http_perform(CdTransfer *xfer, CdRequest *req);
@@ -510,6 +512,8 @@ enum CdPlanPrivate
  * fetch.c: listing pages of many candidates concurrently
  * ----------------------------------------------------------------
  */
+extern int	cd_rescan_cache_kb;	/* GUC candidate_docs.rescan_cache_size */
+
 typedef struct CdFetch CdFetch;
 
 /* One listing request: a candidate and the filter values sent with it. */

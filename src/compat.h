@@ -1,19 +1,45 @@
 /*-------------------------------------------------------------------------
  *
  * compat.h
- *		  What differs between the PostgreSQL releases candidate_docs
- *		  builds on, behind version guards.
+ *		  What differs between the PostgreSQL majors candidate_docs is built
+ *		  and tested on (15, 17 and 18), each difference defined once.
+ *
+ * The callers read the same on every major; every PG_VERSION_NUM test of
+ * the extension is in this file.  Included by candidate_docs.h.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef CANDIDATE_DOCS_COMPAT_H
 #define CANDIDATE_DOCS_COMPAT_H
 
+#if PG_VERSION_NUM < 150000
+#error "candidate_docs needs PostgreSQL 15 or later"
+#endif
+
 #include "catalog/pg_foreign_server.h"
+/* 18 moved ExplainState and the ExplainProperty functions out of explain.h */
+#include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 #include "executor/executor.h"
 #include "miscadmin.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
+#endif
+#include "optimizer/pathnode.h"
 #include "utils/acl.h"
 #include "utils/wait_event.h"
+
+/*
+ * A function that never returns: 18's specifier, written first
+ * ("pg_noreturn extern void f(void);"), which replaced the attribute
+ * pg_attribute_noreturn().
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
 
 /*
  * Wait events: named ones (pg_stat_activity.wait_event) on 17 and later,
@@ -77,29 +103,112 @@ cd_result_rel_user(ResultRelInfo *rinfo, EState *estate)
 #endif
 }
 
-
-/* A set-returning function's tuplestore: InitMaterializedSRF() is 15's. */
-#if PG_VERSION_NUM < 150000
-#include "funcapi.h"
-#include "miscadmin.h"
-#include "utils/tuplestore.h"
-
-static inline void
-cd_init_materialized_srf(FunctionCallInfo fcinfo)
+/*
+ * The user a foreign scan runs as (the view owner's under a view).  16 moved
+ * checkAsUser from the range table entry to the plan node.
+ */
+static inline Oid
+cd_scan_user(ForeignScanState *node)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	tupdesc;
-	MemoryContext old;
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-	MemoryContextSwitchTo(old);
-}
-#define InitMaterializedSRF(fcinfo, flags) cd_init_materialized_srf(fcinfo)
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+#if PG_VERSION_NUM >= 160000
+	Oid			user = plan->checkAsUser;
+#else
+	Oid			user = exec_rt_fetch(plan->scan.scanrelid,
+									 node->ss.ps.state)->checkAsUser;
 #endif
+
+	return OidIsValid(user) ? user : GetUserId();
+}
+
+/*
+ * create_foreignscan_path() with 18's disabled_nodes (the number of
+ * disabled nodes of the path; ignored before 18, where a disabled path
+ * only costs more) and without 17's fdw_restrictinfo (RestrictInfos of a
+ * pushed-down join), which the wrapper leaves empty.
+ */
+static inline ForeignPath *
+cd_create_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
+						   PathTarget *target, double rows,
+						   int disabled_nodes, Cost startup_cost,
+						   Cost total_cost, List *pathkeys,
+						   Relids required_outer, Path *fdw_outerpath,
+						   List *fdw_private)
+{
+#if PG_VERSION_NUM >= 180000
+	return create_foreignscan_path(root, rel, target, rows, disabled_nodes,
+								   startup_cost, total_cost, pathkeys,
+								   required_outer, fdw_outerpath, NIL,
+								   fdw_private);
+#elif PG_VERSION_NUM >= 170000
+	return create_foreignscan_path(root, rel, target, rows, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   fdw_outerpath, NIL, fdw_private);
+#else
+	return create_foreignscan_path(root, rel, target, rows, startup_cost,
+								   total_cost, pathkeys, required_outer,
+								   fdw_outerpath, fdw_private);
+#endif
+}
+
+/*
+ * Convert str with a type's input function.  A value the type refuses
+ * returns false with the type's message in *message (palloc'd in the
+ * current context); any other error (cancel, out of memory) is thrown.
+ * 16 and later: the input function's soft errors.  15: a PG_TRY that
+ * catches data exceptions (SQLSTATE class 22) alone.
+ */
+static inline bool
+cd_input_value(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
+			   Datum *result, char **message)
+{
+#if PG_VERSION_NUM >= 160000
+	ErrorSaveContext escontext = {T_ErrorSaveContext};
+
+	escontext.details_wanted = true;
+	if (InputFunctionCallSafe(flinfo, str, typioparam, typmod,
+							  (Node *) &escontext, result))
+		return true;
+	*message = escontext.error_data->message;
+	return false;
+#else
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		*result = InputFunctionCall(flinfo, str, typioparam, typmod);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*message = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+#endif
+}
+
+/*
+ * The outer side made distinct, for a semi-join done as an inner join;
+ * NULL where create_unique_path() is gone (after 18).
+ */
+static inline Path *
+cd_unique_path(PlannerInfo *root, RelOptInfo *rel, Path *path,
+			   SpecialJoinInfo *sjinfo)
+{
+#if PG_VERSION_NUM < 190000
+	return (Path *) create_unique_path(root, rel, path, sjinfo);
+#else
+	return NULL;
+#endif
+}
 
 #endif							/* CANDIDATE_DOCS_COMPAT_H */

@@ -46,18 +46,6 @@ static CustomPathMethods batch_path_methods = {
 	.PlanCustomPath = plan_batch_path,
 };
 
-/* The outer side made distinct, for a semi-join done as an inner join. */
-static Path *
-cd_unique_path(PlannerInfo *root, RelOptInfo *rel, Path *path,
-			   SpecialJoinInfo *sjinfo)
-{
-#if PG_VERSION_NUM < 190000
-	return (Path *) create_unique_path(root, rel, path, sjinfo);
-#else
-	return NULL;
-#endif
-}
-
 /* Is rel a candidate_docs foreign table of this query level? */
 static bool
 is_candidate_docs_rel(RelOptInfo *rel)

@@ -276,6 +276,43 @@ value_utf8(ConvertContext *cc, CdColumn *col, int t)
 }
 
 /*
+ * to_server() for input_value: false, with the reason in *message, when
+ * the database encoding lacks a character (a data exception) instead of an
+ * error.  pg_any_to_server() has no soft errors, hence the PG_TRY; in a
+ * UTF-8 database there is nothing to convert.
+ */
+static bool
+to_server_safe(char *s, char **out, char **message)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*out = s;
+		return true;
+	}
+	PG_TRY();
+	{
+		*out = to_server(s, strlen(s));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*message = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * Convert text with the column's input function, after converting it from
  * UTF-8 to the database encoding if it comes from the API (from_api).  A
  * value either step refuses (a data exception) becomes an FDW error that
@@ -285,36 +322,24 @@ value_utf8(ConvertContext *cc, CdColumn *col, int t)
 static Datum
 input_value(ConvertContext *cc, CdColumn *col, char *text, bool from_api)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	Datum		result = (Datum) 0;
+	Datum		result;
+	char	   *server_text = text;
+	char	   *message;
+	Form_pg_attribute att;
 
-	PG_TRY();
-	{
-		char	   *server_text = from_api ? to_server(text, strlen(text)) : text;
-
-		result = InputFunctionCall(&col->infunc, server_text, col->typioparam,
-								   col->typmod);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		Form_pg_attribute att = TupleDescAttr(cc->map->tupdesc, cc->attidx);
-
-		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
-			PG_RE_THROW();
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
-						NameStr(att->attname), cc->map->api->object_noun,
-						cd_json_object_id(cc->doc, cc->obj),
-						from_api ? message_text(text) : text),
-				 errdetail_internal("%s", edata->message)));
-	}
-	PG_END_TRY();
-	return result;
+	if ((!from_api || to_server_safe(text, &server_text, &message)) &&
+		cd_input_value(&col->infunc, server_text, col->typioparam, col->typmod,
+					   &result, &message))
+		return result;
+	att = TupleDescAttr(cc->map->tupdesc, cc->attidx);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
+					NameStr(att->attname), cc->map->api->object_noun,
+					cd_json_object_id(cc->doc, cc->obj),
+					from_api ? message_text(text) : text),
+			 errdetail_internal("%s", message)));
+	return (Datum) 0;			/* keep the compiler quiet */
 }
 
 /*

@@ -224,8 +224,7 @@ cdBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	modify_init(st, mtstate->ps.state, rinfo, rinfo->ri_returningList != NIL);
 }
 
-static void
-missing_column(CdModifyState *st, int f) pg_attribute_noreturn();
+pg_noreturn static void missing_column(CdModifyState *st, int f);
 
 static void
 missing_column(CdModifyState *st, int f)

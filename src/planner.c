@@ -349,17 +349,10 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost startup,
 {
 	ForeignPath *path;
 
-#if PG_VERSION_NUM >= 180000
-	path = create_foreignscan_path(root, baserel, NULL, rows,
-								   total >= CD_NO_KEY_COST ? 1 : 0, startup, total,
-								   NIL, required_outer, NULL, NIL, fdw_private);
-#elif PG_VERSION_NUM >= 170000
-	path = create_foreignscan_path(root, baserel, NULL, rows, startup, total,
-								   NIL, required_outer, NULL, NIL, fdw_private);
-#else
-	path = create_foreignscan_path(root, baserel, NULL, rows, startup, total,
-								   NIL, required_outer, NULL, fdw_private);
-#endif
+	path = cd_create_foreignscan_path(root, baserel, NULL, rows,
+									  total >= CD_NO_KEY_COST ? 1 : 0, startup,
+									  total, NIL, required_outer, NULL,
+									  fdw_private);
 	add_path(baserel, (Path *) path);
 }
 

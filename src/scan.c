@@ -83,20 +83,6 @@ needed_attrs(List *needed, bool *all, bool *materialize)
 	return attrs;
 }
 
-static Oid
-scan_user(ForeignScanState *node)
-{
-	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-
-#if PG_VERSION_NUM >= 160000
-	return OidIsValid(plan->checkAsUser) ? plan->checkAsUser : GetUserId();
-#else
-	RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
-
-	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-#endif
-}
-
 /* The index of the content column (the query reads it). */
 static int
 content_column(const CdRowMap *map)
@@ -133,7 +119,7 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	st->run_cxt = AllocSetContextCreate(st->cxt, "candidate_docs listings",
 										ALLOCSET_SMALL_SIZES);
 	st->relname = pstrdup(RelationGetRelationName(rel));
-	st->srv = cd_server_for_table(RelationGetRelid(rel), scan_user(node));
+	st->srv = cd_server_for_table(RelationGetRelid(rel), cd_scan_user(node));
 	st->api = cd_table_api(RelationGetRelid(rel));
 	needed = needed_attrs(list_nth(priv, CD_PRIV_NEEDED), &all, &materialize);
 	st->map = cd_rowmap_create(rel, st->api, needed, all);
