@@ -83,9 +83,20 @@ SELECT candidate_id, id FROM candidate_documents
 -- = ANY(ARRAY(SELECT ...)): one scan, ids from an initplan
 --
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
-EXPLAIN (COSTS OFF)
-SELECT id FROM candidate_documents
- WHERE candidate_id = ANY (ARRAY(SELECT candidate_id FROM hr_employees));
+-- EXPLAIN (COSTS OFF) with an initplan named as PostgreSQL 17 and later name
+-- it ("InitPlan 1"; 15 adds "(returns $0)")
+CREATE FUNCTION regress_plan(query text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  ln text;
+BEGIN
+  FOR ln IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+    RETURN NEXT regexp_replace(ln, '^( *InitPlan [0-9]+) \(returns \$[0-9]+\)$', '\1');
+  END LOOP;
+END $$;
+SELECT * FROM regress_plan($$
+  SELECT id FROM candidate_documents
+   WHERE candidate_id = ANY (ARRAY(SELECT candidate_id FROM hr_employees)) $$);
 SELECT candidate_id, id FROM candidate_documents
  WHERE candidate_id = ANY (ARRAY(SELECT candidate_id FROM hr_employees))
  ORDER BY 1, 2;
@@ -145,5 +156,6 @@ SELECT d.id AS document, a.id AS attachment
  WHERE d.candidate_id = 'e44aa283528e6fde7d542194'
  ORDER BY 1, 2 LIMIT 4;
 
+DROP FUNCTION regress_plan(text);
 DROP TABLE regress_outer, regress_by_list, regress_by_join, hr_employees;
 \i sql/include/teardown.sql

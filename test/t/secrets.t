@@ -386,9 +386,12 @@ SKIP:
 	  or diag(explain $r);
 	like($r->{err}, qr/certificate/i, 'self-signed certificate: the error says why');
 	note(join(' | ', grep { /^(?:ERROR|DETAIL):/ } split /\n/, $r->{err}));
-	wait_until(sub { $h->pump_nb; "$out$err" =~ /alert/ }, 3);
+	# the client ends the handshake: with an alert about the certificate,
+	# or (libcurl 8.22 with OpenSSL 3.6) by closing the connection without one
+	my $aborted = qr/alert (?:unknown ca|bad certificate|certificate unknown)|unexpected eof while reading/;
+	wait_until(sub { $h->pump_nb; "$out$err" =~ $aborted }, 3);
 	$h->kill_kill;
-	like("$out$err", qr/alert (?:unknown ca|bad certificate|certificate unknown)/,
+	like("$out$err", $aborted,
 		'the client aborted the TLS handshake over the certificate');
 }
 
