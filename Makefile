@@ -7,6 +7,12 @@
 #   make test            deps + build + install + throwaway cluster and mock API +
 #                        pg_regress + TAP tests (test/run_tests.sh)
 #                        + a short fuzzing run (FUZZ_SECONDS=15 per target)
+#   make test PG_MAJOR=NN
+#                        the same on PostgreSQL NN (15, 17 or 18), built and
+#                        tested with the Debian release that ships it: this
+#                        machine's own, or a cached Debian root under chroot
+#                        (test/pgroot.sh; no fuzzing there)
+#   make test-all        make test PG_MAJOR=NN for every tested major
 #   make test-asan       the same tests against an ASan+UBSan build of the
 #                        extension, loaded by a server with the ASan runtime
 #                        preloaded; any sanitizer report fails (SANITIZE=1
@@ -75,13 +81,20 @@ clean:
 	rm -rf results/ regression.diffs regression.out
 endif
 
-.PHONY: deps test test-asan test-cassert fuzz demo bench
+.PHONY: deps test test-all test-asan test-cassert fuzz demo bench
 
 deps:
 	bash test/deps.sh
 
 test:
+ifdef PG_MAJOR
+	bash test/pgroot.sh test $(PG_MAJOR)
+else
 	bash test/run_tests.sh
+endif
+
+test-all:
+	bash test/pgroot.sh test-all
 
 test-asan:
 	SANITIZE=1 bash test/run_tests.sh
