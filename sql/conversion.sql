@@ -74,6 +74,8 @@ SELECT id, filename, attrs->>'filename' AS field FROM candidate_documents
 -- 日 does not, escaped or not
 SELECT filename FROM candidate_documents WHERE candidate_id = 'latin-2';  -- ERROR
 SELECT filename FROM candidate_documents WHERE candidate_id = 'latin-4';  -- ERROR
+-- (jsonb's own message: 15's hard error here; 16 and later report it as a
+-- soft error, "unsupported Unicode escape sequence": conversion_1.out)
 SELECT attrs FROM candidate_documents WHERE candidate_id = 'latin-2';  -- ERROR
 -- in an id
 SELECT filesize FROM candidate_documents WHERE candidate_id = 'latin-3';  -- ERROR
