@@ -79,18 +79,14 @@ static int	held[CD_BUDGET_ENTRIES];	/* slots this backend holds */
 static bool exit_callback_set = false;
 static bool notice_given = false;
 
-#ifdef CD_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static void
 budget_shmem_request(void)
 {
-#ifdef CD_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(MAXALIGN(sizeof(BudgetTable)));
 	RequestNamedLWLockTranche("candidate_docs", 1);
 }
@@ -121,12 +117,8 @@ cd_budget_init(void)
 {
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-#ifdef CD_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = budget_shmem_request;
-#else
-	budget_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = budget_shmem_startup;
 }

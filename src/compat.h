@@ -61,14 +61,6 @@ cd_wait_event(uint32 *cache, const char *name)
 }
 #endif
 
-/*
- * Shared memory is requested from shmem_request_hook on 15 and later, from
- * _PG_init itself before.
- */
-#if PG_VERSION_NUM >= 150000
-#define CD_HAVE_SHMEM_REQUEST_HOOK 1
-#endif
-
 /* USAGE (or another right) of roleid on a foreign server. */
 static inline AclResult
 cd_server_aclcheck(Oid serverid, Oid roleid, AclMode mode)

@@ -348,16 +348,6 @@ build_server() {
 	echo "$prefix"
 }
 
-copy_tree() {
-	local tree=$1
-	mkdir -p "$tree"
-	tar -C "$REPO_ROOT" -cf - --exclude=./.git --exclude='*.o' --exclude='*.so' \
-		--exclude='*.bc' --exclude=./results --exclude=./regression.diffs \
-		--exclude=./regression.out --exclude=./tmp_check --exclude=./log \
-		--exclude=./test/fuzz/artifacts --exclude=./bench/out --exclude=./.ci/test.log . |
-		tar -C "$tree" -xf -
-}
-
 cmd_prepare() {
 	local prefix dir tree inst server_config private_config
 	prefix=$(build_server) || exit 1
