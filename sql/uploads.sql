@@ -395,12 +395,15 @@ VALUES ('e44aa283528e6fde7d542194', 'pdf_report', 'a.pdf', '\x255044462d'::bytea
 SELECT state, message, hint FROM regress_error($$
   INSERT INTO candidate_documents (candidate_id, type, filename, content)
   VALUES ('e44aa283528e6fde7d542194', 'pasport', 'a.pdf', '\x255044462d'::bytea) $$);
--- each row is checked before its upload: a bad row stops the statement
--- before it is sent (rows before it are uploaded already, as with any
--- failure of a later row)
+-- the types a VALUES list gives are checked before any row is uploaded: a
+-- typo in the last row leaves the rows before it unsent
 INSERT INTO candidate_documents (candidate_id, type, filename, content)
-VALUES ('e44aa283528e6fde7d542194', 'Consent', 'a.pdf', '\x255044462d'::bytea),
-       ('e44aa283528e6fde7d542194', 'consent', 'b.pdf', '\x255044462d'::bytea);  -- ERROR
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea),
+       ('e44aa283528e6fde7d542194', 'passport', 'b.pdf', '\x255044462d'::bytea),
+       ('e44aa283528e6fde7d542194', 'Consent', 'c.pdf', '\x255044462d'::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'a.pdf', '\x255044462d'::bytea, 'application/pdf'),
+       ('e44aa283528e6fde7d542194', 'consent', 'b.pdf', '\x255044462d'::bytea, 'application/pfd');  -- ERROR
 -- none of the above sent a request
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 

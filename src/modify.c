@@ -22,6 +22,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -94,6 +95,126 @@ refuse_on_conflict(ModifyTable *plan, Oid relid)
 				 errdetail("The API cannot tell whether a document conflicts with one it has.")));
 }
 
+/* A document type the API takes for an upload, or an error. */
+static void
+check_document_type(const CdApi *api, const char *type)
+{
+	if (!cd_value_listed(api->upload_types, type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("document type \"%s\" is not accepted by the %s API",
+						type, api->name),
+				 errhint("Valid types are: %s.", cd_list_text(api->upload_types))));
+}
+
+/* A content type the API takes for an upload, or an error. */
+static void
+check_content_type(const CdApi *api, const char *content_type)
+{
+	if (!cd_content_type_allowed(content_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("content type \"%s\" is not accepted by the %s API",
+						content_type, api->name),
+				 errhint("Allowed types are: %s.", cd_allowed_content_types())));
+}
+
+/*
+ * The text of a non-null constant of a string type (char(n) without its
+ * padding), or NULL for anything else: an expression, a NULL, another
+ * type (which the column check refuses when the statement starts).
+ */
+static char *
+const_text(Node *expr)
+{
+	Const	   *c;
+	Oid			base;
+	char		category;
+	bool		preferred;
+	Oid			typoutput;
+	bool		isvarlena;
+	char	   *s;
+	size_t		len;
+
+	expr = strip_implicit_coercions(expr);
+	if (!IsA(expr, Const) || ((Const *) expr)->constisnull)
+		return NULL;
+	c = (Const *) expr;
+	base = getBaseType(c->consttype);
+	get_type_category_preferred(base, &category, &preferred);
+	if (category != TYPCATEGORY_STRING)
+		return NULL;
+	getTypeOutputInfo(c->consttype, &typoutput, &isvarlena);
+	s = OidOutputFunctionCall(typoutput, c->constvalue);
+	len = strlen(s);
+	while (base == BPCHAROID && len > 0 && s[len - 1] == ' ')
+		s[--len] = '\0';
+	return s;
+}
+
+/*
+ * The expressions an INSERT gives for one target column: one per row of a
+ * VALUES list, or the single one.
+ */
+static List *
+insert_values(Query *parse, TargetEntry *tle)
+{
+	Node	   *expr = strip_implicit_coercions((Node *) tle->expr);
+	List	   *values = NIL;
+	RangeTblEntry *rte;
+	ListCell   *lc;
+
+	if (!IsA(expr, Var) || ((Var *) expr)->varlevelsup != 0)
+		return list_make1(expr);
+	rte = rt_fetch(((Var *) expr)->varno, parse->rtable);
+	if (rte->rtekind != RTE_VALUES)
+		return NIL;
+	foreach(lc, rte->values_lists)
+		values = lappend(values, list_nth(lfirst(lc), ((Var *) expr)->varattno - 1));
+	return values;
+}
+
+/*
+ * The document and content types an INSERT gives as constants are checked
+ * before anything runs, so that a typo in the third row of a VALUES list
+ * does not leave the first two uploaded.  Other rows are checked each
+ * before its upload.
+ */
+static void
+check_constant_rows(PlannerInfo *root, Index resultRelation, Oid relid,
+					const CdApi *api)
+{
+	Query	   *parse = root->parse;
+	ListCell   *lc;
+
+	if (parse->commandType != CMD_INSERT || parse->resultRelation != resultRelation)
+		return;
+	foreach(lc, parse->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+		char	   *field;
+		ListCell   *vc;
+
+		if (tle->resjunk)
+			continue;
+		field = cd_column_field(relid, tle->resno);
+		if (strcmp(field, upload_fields[UP_TYPE]) != 0 &&
+			strcmp(field, upload_fields[UP_CONTENT_TYPE]) != 0)
+			continue;
+		foreach(vc, insert_values(parse, tle))
+		{
+			char	   *value = const_text(lfirst(vc));
+
+			if (value == NULL)
+				continue;
+			if (strcmp(field, upload_fields[UP_TYPE]) == 0)
+				check_document_type(api, value);
+			else
+				check_content_type(api, value);
+		}
+	}
+}
+
 /*
  * PlanForeignModify: refuse what the API cannot do before anything runs.
  * fdw_private is a one-element list: whether RETURNING is used.
@@ -116,6 +237,7 @@ cdPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 				 errdetail("The %s API only %s.", api->name,
 						   api->upload_path ? "lists and uploads documents" :
 						   "lists attachments")));
+	check_constant_rows(root, resultRelation, rte->relid, api);
 	return list_make1(makeInteger(plan->returningLists != NIL));
 }
 
@@ -314,12 +436,7 @@ upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
 	Datum		d;
 
 	parts->type = row_text(st, slot, UP_TYPE, true);
-	if (!cd_value_listed(st->api->upload_types, parts->type))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("document type \"%s\" is not accepted by the %s API",
-						parts->type, st->api->name),
-				 errhint("Valid types are: %s.", cd_list_text(st->api->upload_types))));
+	check_document_type(st->api, parts->type);
 	parts->filename = row_nonempty_text(st, slot, UP_FILENAME);
 	d = row_value(st, slot, UP_CONTENT, true, &isnull);
 	*content = DatumGetByteaPP(d);
@@ -334,12 +451,7 @@ upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
 				 errmsg("could not detect the content type of \"%s\"", parts->filename),
 				 errhint("Give content_type; allowed types are: %s.",
 						 cd_allowed_content_types())));
-	if (!cd_content_type_allowed(parts->content_type))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("content type \"%s\" is not accepted by the %s API",
-						parts->content_type, st->api->name),
-				 errhint("Allowed types are: %s.", cd_allowed_content_types())));
+	check_content_type(st->api, parts->content_type);
 	return candidate_id;
 }
 
