@@ -144,11 +144,39 @@ cd_create_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
 }
 
 /*
+ * Run fn(arg); a data exception (SQLSTATE class 22) it raises returns
+ * false with its message in *message (palloc'd in the caller's context),
+ * any other error is thrown.  Defined in json_row.c.
+ */
+extern bool cd_catch_data_error(void (*fn) (void *arg), void *arg,
+								char **message);
+
+#if PG_VERSION_NUM < 160000
+typedef struct CdInputCall
+{
+	FmgrInfo   *flinfo;
+	char	   *str;
+	Oid			typioparam;
+	int32		typmod;
+	Datum		result;
+} CdInputCall;
+
+static inline void
+cd_input_call(void *arg)
+{
+	CdInputCall *call = arg;
+
+	call->result = InputFunctionCall(call->flinfo, call->str,
+									 call->typioparam, call->typmod);
+}
+#endif
+
+/*
  * Convert str with a type's input function.  A value the type refuses
  * returns false with the type's message in *message (palloc'd in the
  * current context); any other error (cancel, out of memory) is thrown.
- * 16 and later: the input function's soft errors.  15: a PG_TRY that
- * catches data exceptions (SQLSTATE class 22) alone.
+ * 16 and later: the input function's soft errors.  15: the error caught
+ * (cd_catch_data_error).
  */
 static inline bool
 cd_input_value(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
@@ -164,27 +192,12 @@ cd_input_value(FmgrInfo *flinfo, char *str, Oid typioparam, int32 typmod,
 	*message = escontext.error_data->message;
 	return false;
 #else
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
+	CdInputCall call = {flinfo, str, typioparam, typmod, (Datum) 0};
 
-	PG_TRY();
-	{
-		*result = InputFunctionCall(flinfo, str, typioparam, typmod);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
-			PG_RE_THROW();
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		*message = edata->message;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (!cd_catch_data_error(cd_input_call, &call, message))
+		return false;
+	*result = call.result;
+	return true;
 #endif
 }
 

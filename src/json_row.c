@@ -276,25 +276,17 @@ value_utf8(ConvertContext *cc, CdColumn *col, int t)
 }
 
 /*
- * to_server() for input_value: false, with the reason in *message, when
- * the database encoding lacks a character (a data exception) instead of an
- * error.  pg_any_to_server() has no soft errors, hence the PG_TRY; in a
- * UTF-8 database there is nothing to convert.
+ * Run fn(arg), catching the data exceptions it raises (see compat.h).
  */
-static bool
-to_server_safe(char *s, char **out, char **message)
+bool
+cd_catch_data_error(void (*fn) (void *arg), void *arg, char **message)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
 
-	if (GetDatabaseEncoding() == PG_UTF8)
-	{
-		*out = s;
-		return true;
-	}
 	PG_TRY();
 	{
-		*out = to_server(s, strlen(s));
+		fn(arg);
 	}
 	PG_CATCH();
 	{
@@ -310,6 +302,42 @@ to_server_safe(char *s, char **out, char **message)
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+typedef struct ToServerCall
+{
+	char	   *in;
+	char	   *out;
+} ToServerCall;
+
+static void
+to_server_call(void *arg)
+{
+	ToServerCall *call = arg;
+
+	call->out = to_server(call->in, strlen(call->in));
+}
+
+/*
+ * to_server() for input_value: false, with the reason in *message, when
+ * the database encoding lacks a character (a data exception) instead of an
+ * error.  pg_any_to_server() has no soft errors, hence the catch; in a
+ * UTF-8 database there is nothing to convert.
+ */
+static bool
+to_server_safe(char *s, char **out, char **message)
+{
+	ToServerCall call = {s, NULL};
+
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*out = s;
+		return true;
+	}
+	if (!cd_catch_data_error(to_server_call, &call, message))
+		return false;
+	*out = call.out;
+	return true;
 }
 
 /*

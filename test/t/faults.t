@@ -11,7 +11,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CdTest;
-use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64);
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -22,14 +21,7 @@ my $log_offset = server_log_offset();
 my $port = $ENV{MOCK_PORT};
 my $base = "http://127.0.0.1:$port";
 
-# A loopback port nobody listens on.
-my $closed_port = do {
-	my $sock = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-		LocalPort => 0, Proto => 'tcp') or die "socket: $!";
-	my $p = $sock->sockport;
-	close $sock;
-	$p;
-};
+my $closed_port = closed_port();
 
 my $S = 'tap_faults';
 psql_run(join(";\n", map { "DROP SCHEMA IF EXISTS $_ CASCADE" }

@@ -20,15 +20,7 @@ my $log_offset = server_log_offset();
 my $port = $ENV{MOCK_PORT};
 my $base = "http://127.0.0.1:$port";
 
-sub free_port
-{
-	my $sock = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-		LocalPort => 0, Proto => 'tcp') or die "socket: $!";
-	my $p = $sock->sockport;
-	close $sock;
-	return $p;
-}
-my $closed_port = free_port();
+my $closed_port = closed_port();
 
 # Every key used here, and the Basic credentials made from them.
 my $bad_checkr = 'sk_live_WRONG_7f3e9a1b';

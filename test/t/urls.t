@@ -16,7 +16,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CdTest;
-use IO::Socket::INET;
 use Test::More;
 
 CdTest::init();
@@ -24,14 +23,7 @@ mock_reset();
 my $port = $ENV{MOCK_PORT};
 my $base = "http://127.0.0.1:$port";
 
-# A loopback port nobody listens on.
-my $closed_port = do {
-	my $sock = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-		LocalPort => 0, Proto => 'tcp') or die "socket: $!";
-	my $p = $sock->sockport;
-	close $sock;
-	$p;
-};
+my $closed_port = closed_port();
 
 my $S = 'tap_urls';
 psql_run("DROP SCHEMA IF EXISTS $S CASCADE");

@@ -27,6 +27,7 @@ use warnings;
 use Exporter 'import';
 use HTTP::Tiny;
 use IPC::Run ();
+use IO::Socket::INET ();
 use JSON::PP ();
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -35,7 +36,7 @@ our @EXPORT = qw(
   psql_run psql_ok psql_value create_server
   mock_reset mock_fault mock_clear_faults mock_requests mock_seq mock_stats
   mock_config wait_until server_log_offset server_log_since sql_literal
-  uri_unescape_bytes is_hv
+  uri_unescape_bytes is_hv closed_port
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -247,6 +248,16 @@ sub uri_unescape_bytes
 }
 
 # An SQLSTATE of class HV (foreign data wrapper error)?
+# A loopback port nobody listens on (bound, then closed).
+sub closed_port
+{
+	my $sock = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+		LocalPort => 0, Proto => 'tcp') or die "socket: $!";
+	my $p = $sock->sockport;
+	close $sock;
+	return $p;
+}
+
 sub is_hv { my ($s) = @_; return defined $s && $s =~ /^HV[0-9A-Z]{3}$/; }
 
 # ---------------------------------------------------------------------------
