@@ -21,7 +21,7 @@ my $log_offset = server_log_offset();
 my $port = $ENV{MOCK_PORT};
 my $base = "http://127.0.0.1:$port";
 
-my $closed_port = closed_port();
+my $closed_port = free_port();
 
 my $S = 'tap_faults';
 psql_run(join(";\n", map { "DROP SCHEMA IF EXISTS $_ CASCADE" }

@@ -20,7 +20,7 @@ my $log_offset = server_log_offset();
 my $port = $ENV{MOCK_PORT};
 my $base = "http://127.0.0.1:$port";
 
-my $closed_port = closed_port();
+my $closed_port = free_port();
 
 # Every key used here, and the Basic credentials made from them.
 my $bad_checkr = 'sk_live_WRONG_7f3e9a1b';

@@ -23,7 +23,7 @@ mock_reset();
 my $port = $ENV{MOCK_PORT};
 my $base = "http://127.0.0.1:$port";
 
-my $closed_port = closed_port();
+my $closed_port = free_port();
 
 my $S = 'tap_urls';
 psql_run("DROP SCHEMA IF EXISTS $S CASCADE");

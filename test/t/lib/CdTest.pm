@@ -36,7 +36,7 @@ our @EXPORT = qw(
   psql_run psql_ok psql_value create_server
   mock_reset mock_fault mock_clear_faults mock_requests mock_seq mock_stats
   mock_config wait_until server_log_offset server_log_since sql_literal
-  uri_unescape_bytes is_hv closed_port
+  uri_unescape_bytes is_hv free_port
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -248,8 +248,9 @@ sub uri_unescape_bytes
 }
 
 # An SQLSTATE of class HV (foreign data wrapper error)?
-# A loopback port nobody listens on (bound, then closed).
-sub closed_port
+# A loopback port nobody listens on now (bound, then closed): for a
+# connection that must be refused, or a server of the test's own to start.
+sub free_port
 {
 	my $sock = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
 		LocalPort => 0, Proto => 'tcp') or die "socket: $!";
