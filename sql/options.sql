@@ -7,13 +7,34 @@ SELECT 'http://127.0.0.1:' || :'mock_port' || '/checkr/v1' AS checkr_url \gset
 SELECT 'http://127.0.0.1:' || :'mock_port' || '/kombo/v1' AS kombo_url \gset
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 
+-- CREATE EXTENSION makes the schema itself: one that exists already, with
+-- whatever another role put in it, is refused and left alone
+CREATE ROLE regress_squatter;
+GRANT CREATE ON DATABASE :"DBNAME" TO regress_squatter;
+SET ROLE regress_squatter;
+CREATE SCHEMA candidate_docs;
+CREATE FUNCTION candidate_docs.create_candidate_story(text, jsonb,
+    text DEFAULT NULL, name DEFAULT 'checkr')
+  RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"owned": true}'::jsonb $$;
+RESET ROLE;
+CREATE EXTENSION candidate_docs;  -- ERROR
+SELECT count(*) FROM pg_extension WHERE extname = 'candidate_docs';
+DROP SCHEMA candidate_docs CASCADE;
+REVOKE CREATE ON DATABASE :"DBNAME" FROM regress_squatter;
+DROP ROLE regress_squatter;
+
 CREATE EXTENSION candidate_docs;
 SELECT e.extname, e.extversion, e.extnamespace::regnamespace AS schema,
        obj_description(e.oid, 'pg_extension') AS description
   FROM pg_extension e WHERE e.extname = 'candidate_docs';
 \dew candidate_docs
-SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+SELECT p.proname, p.proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'candidate_docs' ORDER BY 1;
+-- the schema is the extension's own
+SELECT n.nspname, d.deptype FROM pg_namespace n
+  JOIN pg_depend d ON d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+  JOIN pg_extension e ON e.oid = d.refobjid
+ WHERE e.extname = 'candidate_docs';
 
 -- the wrapper itself takes no options
 ALTER FOREIGN DATA WRAPPER candidate_docs OPTIONS (ADD page_size '10');  -- ERROR

@@ -107,10 +107,21 @@ DROP ROLE regress_stats_reader;
 DROP VIEW mock_counts;
 \i sql/include/teardown.sql
 
--- the view and stats_reset() came with version 1.1: an update from 1.0 adds them
-CREATE EXTENSION candidate_docs VERSION '1.0';
+-- the view and stats_reset() came with version 1.1: an update from 1.0 adds
+-- them (1.0 and 1.1 were installed into a schema candidate_docs that
+-- CREATE EXTENSION made; 1.2 makes it itself)
+CREATE SCHEMA candidate_docs;
+CREATE EXTENSION candidate_docs VERSION '1.0' SCHEMA candidate_docs;
 SELECT count(*) FROM candidate_docs.stats;  -- ERROR
-ALTER EXTENSION candidate_docs UPDATE;
+ALTER EXTENSION candidate_docs UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'candidate_docs';
 SELECT count(*) FROM candidate_docs.stats WHERE requests < 0;
+-- 1.2 gives every function a fixed search_path
+ALTER EXTENSION candidate_docs UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'candidate_docs';
+SELECT p.proname, p.proconfig FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+  JOIN pg_extension e ON e.oid = d.refobjid AND d.deptype = 'e'
+ WHERE e.extname = 'candidate_docs' ORDER BY 1;
 DROP EXTENSION candidate_docs;
+DROP SCHEMA candidate_docs;

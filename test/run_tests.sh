@@ -29,6 +29,9 @@
 # and a failed assertion or a crashed backend in the server log is a failure.
 # Step 7 is left out.
 #
+# TESTS="NAME ..." runs only these: pg_regress files by name (options) and
+# TAP files by path under test/ (t/budget.t); the others are left out.
+#
 # Exits non-zero if any step or test failed. KEEP_TMP=1 keeps the cluster's
 # directory (server log, mock log) and the sanitizer build for inspection.
 set -uo pipefail
@@ -90,8 +93,19 @@ fi
 
 shopt -s nullglob
 regress=(sql/*.sql)
+tap=(test/t/*.t test/t/*.pl)
+if [ -n "${TESTS:-}" ]; then
+	regress=() tap=()
+	for t in $TESTS; do
+		case $t in
+		*.t | *.pl) [ -f "test/$t" ] || die "no TAP test test/$t"; tap+=("test/$t") ;;
+		*) [ -f "sql/$t.sql" ] || die "no pg_regress test sql/$t.sql"; regress+=("sql/$t.sql") ;;
+		esac
+	done
+fi
 if [ ${#regress[@]} -gt 0 ]; then
-	if ! make PG_CONFIG="$PG_CONFIG" installcheck \
+	names=$(printf '%s\n' "${regress[@]}" | sed 's|^sql/||; s|\.sql$||' | sort | tr '\n' ' ')
+	if ! make PG_CONFIG="$PG_CONFIG" installcheck REGRESS="$names" \
 		PGUSER="$PGUSER" PGHOST="$PGHOST" PGPORT="$PGPORT"; then
 		failed=1
 		if [ -f regression.diffs ]; then
@@ -103,7 +117,6 @@ else
 	say "no pg_regress tests in sql/"
 fi
 
-tap=(test/t/*.t test/t/*.pl)
 if [ ${#tap[@]} -gt 0 ]; then
 	mapfile -t tap < <(printf '%s\n' "${tap[@]#test/}" | sort)
 	# pg_regress creates the database; make sure it exists for the TAP tests
