@@ -663,4 +663,10 @@ extern json_t *cd_parse_json_arg(const char *text, size_t len, const char *argna
 extern json_t *cd_story_check(json_t *story, char *msg, size_t msglen,
 							  const char **hint);
 
+/* ----------------------------------------------------------------
+ * worker.c: the background deliverers of the outbox
+ * ----------------------------------------------------------------
+ */
+extern void cd_worker_wake(Oid dbid);
+
 #endif							/* CANDIDATE_DOCS_H */
