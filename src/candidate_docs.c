@@ -39,6 +39,14 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("candidate_docs.delivery_worker",
+							 "Runs the background deliverers of the outbox.",
+							 "Needs candidate_docs in shared_preload_libraries. Off: queued "
+							 "writes wait for candidate_docs.deliver().",
+							 &cd_delivery_worker,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 	cd_joinpath_init();
 	cd_joinexec_init();
 	MarkGUCPrefixReserved("candidate_docs");

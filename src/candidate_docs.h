@@ -667,6 +667,7 @@ extern json_t *cd_story_check(json_t *story, char *msg, size_t msglen,
  * worker.c: the background deliverers of the outbox
  * ----------------------------------------------------------------
  */
+extern bool cd_delivery_worker;	/* GUC candidate_docs.delivery_worker */
 extern void cd_worker_wake(Oid dbid);
 
 #endif							/* CANDIDATE_DOCS_H */

@@ -8,6 +8,9 @@
  */
 #include "candidate_docs.h"
 
+/* candidate_docs.delivery_worker: the deliverers run (preload only) */
+bool		cd_delivery_worker = true;
+
 /*
  * Wake the deliverer of database dbid: called at COMMIT of a transaction
  * that queued writes.  Does nothing when no deliverer runs.
