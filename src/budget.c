@@ -22,10 +22,10 @@
  * take nothing.
  *
  * The rate: a bucket of six seconds' worth (a tenth of the minute) for
- * short fan-outs, refilled at the rate, and under it a count of the
- * requests started in each of the last 62 seconds, so that no 60-second
- * window ever holds more than requests_per_minute, whatever the bucket
- * allows.
+ * short fan-outs, refilled at the rest of the rate (the burst plus the
+ * window's refill is the rate), and under it a count of the requests started in
+ * each 100 ms of the last 60.2 seconds, so that no 60-second window ever
+ * holds more than requests_per_minute, whatever the bucket allows.
  *
  * Arrival order: a request refused takes a ticket on its entry (one per
  * backend and entry), and a request may start only if no live ticket is
@@ -66,8 +66,9 @@
 #define CD_CAP_LOWERED_US (60 * USECS_PER_SEC)	/* a lowered cap lasts */
 #define CD_RESET_CAP_S 60.0		/* longest wait a header may impose */
 #define CD_SAME_WINDOW_US (2 * USECS_PER_SEC)	/* resets this close agree */
-#define CD_WINDOW_SLOTS 62		/* seconds counted: 60 and a margin */
-#define CD_IDLE_US (62 * USECS_PER_SEC) /* an entry unused this long is free */
+#define CD_WINDOW_SLOT_US 100000 /* the rate window counts per 100 ms */
+#define CD_WINDOW_SLOTS 602		/* 60.2 s: the minute and a margin */
+#define CD_IDLE_US (61 * USECS_PER_SEC) /* an entry unused this long is free */
 #define CD_TICKET_STALE_US USECS_PER_SEC	/* a ticket not renewed expires */
 #define CD_OPTION_CHECK_US (250 * 1000) /* re-read max_inflight while waiting */
 #define CD_WAITERS_PER_BACKEND 4
@@ -87,8 +88,8 @@ typedef struct BudgetEntry
 	TimestampTz last_used;
 	double		tokens;			/* rate bucket */
 	TimestampTz refilled_at;
-	int64		window_sec;		/* the second of the newest window slot */
-	int32		window[CD_WINDOW_SLOTS];	/* requests started per second */
+	int64		window_at;		/* the newest window slot (now / slot) */
+	int32		window[CD_WINDOW_SLOTS];	/* requests started per slot */
 	long		remaining;		/* the API's count until reset_at; < 0 unknown */
 	TimestampTz reset_at;		/* end of the API's window, or 0 */
 	TimestampTz blocked_until;	/* after a 429: nobody sends before */
@@ -355,7 +356,8 @@ server_max_inflight(const CdServer *srv, TimestampTz now, bool waiting)
 	ForeignServer *server;
 	int			cap = srv->api->default_max_inflight;
 
-	if (!waiting || (known && now - fresh_cap_at < CD_OPTION_CHECK_US))
+	if (!waiting || !IsTransactionState() ||
+		(known && now - fresh_cap_at < CD_OPTION_CHECK_US))
 		return known ? fresh_cap : srv->max_inflight;
 	if (!known)
 	{
@@ -399,55 +401,67 @@ entry_cap(const BudgetEntry *e, int cap, TimestampTz now)
 
 /*
  * Add the tokens earned since the last refill.  The bucket holds six
- * seconds' worth (a tenth of the minute), full at first: a short fan-out
- * goes at once, a long one at the rate.
+ * seconds' worth (a tenth of the minute), full at first, and refills at
+ * the rest of the rate spread over the window, so that the burst plus the
+ * window's refill is the rate: a short fan-out goes at once, a long one
+ * evenly at nine tenths of the rate, never stopped short by the window.
  */
+static double
+refill_per_minute(int rpm)
+{
+	double		window_min = CD_WINDOW_SLOTS * (double) CD_WINDOW_SLOT_US /
+		(60.0 * USECS_PER_SEC);
+
+	return Max(rpm - Max(1.0, rpm / 10.0), rpm / 60.0) / window_min;
+}
+
 static void
 entry_refill(BudgetEntry *e, int rpm, TimestampTz now)
 {
 	double		burst = Max(1.0, rpm / 10.0);
+	double		per_s = refill_per_minute(rpm) / 60.0;
 
 	if (e->refilled_at == 0)
 		e->tokens = burst;
 	else if (now > e->refilled_at)
-		e->tokens += (double) (now - e->refilled_at) / USECS_PER_SEC * rpm / 60.0;
+		e->tokens += (double) (now - e->refilled_at) / USECS_PER_SEC * per_s;
 	e->tokens = Min(e->tokens, burst);
 	e->refilled_at = now;
 }
 
-/* Move the window to now's second, dropping the seconds that left it. */
+/* Move the window to now's slot, dropping the slots that left it. */
 static void
 window_advance(BudgetEntry *e, TimestampTz now)
 {
-	int64		sec = now / USECS_PER_SEC;
+	int64		at = now / CD_WINDOW_SLOT_US;
 
-	if (e->window_sec == 0 || sec - e->window_sec >= CD_WINDOW_SLOTS)
+	if (e->window_at == 0 || at - e->window_at >= CD_WINDOW_SLOTS)
 		memset(e->window, 0, sizeof(e->window));
 	else
-		for (int64 s = e->window_sec + 1; s <= sec; s++)
+		for (int64 s = e->window_at + 1; s <= at; s++)
 			e->window[s % CD_WINDOW_SLOTS] = 0;
-	e->window_sec = Max(e->window_sec, sec);
+	e->window_at = Max(e->window_at, at);
 }
 
 /*
  * Milliseconds until the window admits one more request under rpm, 0 if
- * now: when the oldest second that holds a request leaves it.
+ * now: when the oldest slot that holds a request leaves it.
  */
 static long
 window_wait_ms(BudgetEntry *e, int rpm, TimestampTz now)
 {
-	int64		sec;
+	int64		at;
 	int64		sum = 0;
 
 	window_advance(e, now);
-	sec = e->window_sec;
+	at = e->window_at;
 	for (int i = 0; i < CD_WINDOW_SLOTS; i++)
 		sum += e->window[i];
 	if (sum < rpm)
 		return 0;
-	for (int64 s = sec - CD_WINDOW_SLOTS + 1; s <= sec; s++)
+	for (int64 s = at - CD_WINDOW_SLOTS + 1; s <= at; s++)
 		if (e->window[s % CD_WINDOW_SLOTS] > 0)
-			return ms_until((s + CD_WINDOW_SLOTS) * USECS_PER_SEC, now);
+			return ms_until((s + CD_WINDOW_SLOTS) * CD_WINDOW_SLOT_US, now);
 	return CD_BUDGET_POLL_MS;
 }
 
@@ -476,7 +490,8 @@ entry_wait_ms(BudgetEntry *e, const CdServer *srv, int cap, TimestampTz now)
 			return wait;
 		entry_refill(e, rpm, now);
 		if (e->tokens < 1.0)
-			return Max(1, (long) ceil((1.0 - e->tokens) * 60000.0 / rpm));
+			return Max(1, (long) ceil((1.0 - e->tokens) * 60000.0 /
+									  refill_per_minute(rpm)));
 	}
 	return 0;
 }
@@ -623,7 +638,7 @@ cd_budget_acquire(CdRequest *req, long *wait_ms)
 	if (srv->requests_per_minute > 0)
 	{
 		e->tokens -= 1.0;
-		e->window[e->window_sec % CD_WINDOW_SLOTS]++;
+		e->window[e->window_at % CD_WINDOW_SLOTS]++;
 	}
 	if (e->remaining > 0)
 		e->remaining--;

@@ -46,6 +46,7 @@ static void transfer_wait(CdTransfer *xfer);
 /* every transfer not yet cleaned up, for cd_settle_transfers */
 static dlist_head live_transfers = DLIST_STATIC_INIT(live_transfers);
 static ExecutorRun_hook_type prev_executor_run = NULL;
+static int	executor_depth = 0;	/* ExecutorRun calls under way */
 
 static uint32 wait_http;
 static uint32 wait_budget;
@@ -717,21 +718,34 @@ transfer_settle(CdTransfer *xfer)
 }
 
 /*
- * ExecutorRun hook: when the executor stops (a FETCH from a cursor that
- * then stays idle, a portal run for some rows), the transfers of its scans
- * would hold their in-flight slots until the next row is asked for.  The
- * requests in flight are finished first, so that no slot outlives its
- * transfer; the next FETCH takes their responses from memory.
+ * ExecutorRun hook: when the top-level executor stops (a FETCH from a
+ * cursor that then stays idle, a portal run for some rows), the transfers
+ * of its scans would hold their in-flight slots until the next row is
+ * asked for.  The requests in flight are finished first, so that no slot
+ * outlives its transfer; the next FETCH takes their responses from memory.
+ * A nested executor (a function's query, row by row) leaves the outer
+ * scans' requests running.
  */
 static void
 cd_executor_run(CD_EXECUTOR_RUN_PARAMS)
 {
 	dlist_iter	iter;
 
-	if (prev_executor_run)
-		prev_executor_run(CD_EXECUTOR_RUN_ARGS);
-	else
-		standard_ExecutorRun(CD_EXECUTOR_RUN_ARGS);
+	executor_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(CD_EXECUTOR_RUN_ARGS);
+		else
+			standard_ExecutorRun(CD_EXECUTOR_RUN_ARGS);
+	}
+	PG_FINALLY();
+	{
+		executor_depth--;
+	}
+	PG_END_TRY();
+	if (executor_depth > 0)
+		return;
 	dlist_foreach(iter, &live_transfers)
 		transfer_settle(dlist_container(CdTransfer, live, iter.cur));
 }

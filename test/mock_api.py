@@ -808,15 +808,17 @@ class Handler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.command == "HEAD" or not send_body:
             body = b""
+        # finished as the response is handed over: the client may send its
+        # next request before this thread runs again
+        if self.entry is not None:
+            self.entry.status = status
+            self.entry.finished = time.monotonic()
+            self.entry.resp_bytes = len(body)
         if len(body) < 65536:
             self.wfile.write(head + body)
         else:
             self.wfile.write(head)
             self.wfile.write(body)
-        if self.entry is not None:
-            self.entry.status = status
-            self.entry.finished = time.monotonic()
-            self.entry.resp_bytes = len(body)
 
     def send_json(self, status, body, extra=()):
         if not isinstance(body, bytes):
