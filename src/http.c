@@ -43,7 +43,7 @@ static void transfer_cleanup(void *arg);
 static void transfer_perform(CdTransfer *xfer);
 static void transfer_wait(CdTransfer *xfer);
 
-/* every transfer not yet cleaned up, for cd_settle_transfers */
+/* every transfer not yet cleaned up, for the executor hook */
 static dlist_head live_transfers = DLIST_STATIC_INIT(live_transfers);
 static ExecutorRun_hook_type prev_executor_run = NULL;
 static int	executor_depth = 0;	/* ExecutorRun calls under way */
