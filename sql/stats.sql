@@ -39,7 +39,8 @@ SELECT server, requests, responses_2xx, responses_404, responses_429,
   FROM candidate_docs.stats ORDER BY server;
 
 -- the same counts from the mock's own log, per server (a reset connection
--- is logged with the status it began to send)
+-- is logged with the status it began to send), and the response bytes it
+-- sent
 \set mock_log `curl -s "$MOCK_URL/_mock/requests"`
 CREATE TEMP VIEW mock_counts AS
 SELECT CASE WHEN e->>'path' LIKE '/kombo/%' THEN 'regress_kombo'
@@ -53,7 +54,7 @@ SELECT CASE WHEN e->>'path' LIKE '/kombo/%' THEN 'regress_kombo'
                         AND (e->>'status')::int NOT IN (404, 429)) AS responses_4xx,
        count(*) FILTER (WHERE (e->>'status')::int >= 500) AS responses_5xx,
        count(*) FILTER (WHERE e->>'fault' = 'reset') AS network_errors,
-       sum((e->'headers'->>'content-length')::bigint) AS sent_bytes
+       sum((e->>'resp_bytes')::bigint) AS bytes
   FROM json_array_elements(:'mock_log'::json) e
  GROUP BY 1;
 SELECT s.server,
@@ -63,7 +64,8 @@ SELECT s.server,
        s.responses_429 = m.responses_429 AS "429",
        s.responses_4xx = m.responses_4xx AS "4xx",
        s.responses_5xx = m.responses_5xx AS "5xx",
-       s.network_errors = m.network_errors AS network
+       s.network_errors = m.network_errors AS network,
+       s.bytes = m.bytes AS bytes
   FROM candidate_docs.stats s JOIN mock_counts m USING (server)
  ORDER BY 1;
 

@@ -1,17 +1,37 @@
 /*-------------------------------------------------------------------------
  *
  * budget.c
- *		  The request budget shared by every backend: a token bucket for
- *		  the request rate and a cap on requests in flight, per server, API
- *		  key and integration, corrected from the APIs' rate-limit headers.
+ *		  The request budget shared by every backend: the request rate and
+ *		  a cap on requests in flight, per server, API key and integration,
+ *		  corrected from the APIs' rate-limit headers, with waiters served
+ *		  in arrival order.
  *
  * With the library in shared_preload_libraries the entries live in shared
  * memory under one LWLock, so every backend of the cluster spends the same
  * budget; without it the same entries live in the backend's own memory (a
- * budget per backend) and a NOTICE says so once.  An entry is keyed by the
- * database, the server, a 64-bit hash of the API key (never the key) and a
- * hash of the Kombo integration; it also holds the server's counters
- * (stats.c).
+ * budget per backend).  An entry is keyed by the database, the server, a
+ * 64-bit hash of the API key (never the key) and a hash of the Kombo
+ * integration.  candidate_docs.budget_entries sizes the table.
+ *
+ * The budget fails closed.  An entry that still holds anything (requests
+ * in flight, waiters, a block after a 429, a lowered cap, the API's count
+ * of requests left, requests of the last minute) is never given to another
+ * key; when no entry is free a request fails with a hint naming the
+ * setting, it is never sent unbudgeted.  Only requests sent with the key
+ * to the API's own origin spend the budget: downloads from another host
+ * take nothing.
+ *
+ * The rate: a bucket of six seconds' worth (a tenth of the minute) for
+ * short fan-outs, refilled at the rest of the rate (the burst plus the
+ * window's refill is the rate), and under it a count of the requests started in
+ * each 100 ms of the last 60.2 seconds, so that no 60-second window ever
+ * holds more than requests_per_minute, whatever the bucket allows.
+ *
+ * Arrival order: a request refused takes a ticket on its entry (one per
+ * backend and entry), and a request may start only if no live ticket is
+ * older than its own.  A waiter refreshes its ticket each time it asks; a
+ * ticket not refreshed for a second (its backend is gone or waiting
+ * elsewhere) no longer holds the queue.
  *
  * Nothing here sleeps: cd_budget_acquire says how long to wait, and the
  * transport's wait loop (http.c) waits in slices that answer interrupts.
@@ -30,18 +50,28 @@
 
 #include <math.h>
 
+#include "access/xact.h"
+#include "commands/defrem.h"
 #include "common/hashfn.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 
-#define CD_BUDGET_ENTRIES 256
 #define CD_BUDGET_POLL_MS 10	/* re-check a full in-flight cap */
 #define CD_CAP_LOWERED_US (60 * USECS_PER_SEC)	/* a lowered cap lasts */
 #define CD_RESET_CAP_S 60.0		/* longest wait a header may impose */
 #define CD_SAME_WINDOW_US (2 * USECS_PER_SEC)	/* resets this close agree */
+#define CD_WINDOW_SLOT_US 100000 /* the rate window counts per 100 ms */
+#define CD_WINDOW_SLOTS 602		/* 60.2 s: the minute and a margin */
+#define CD_IDLE_US (61 * USECS_PER_SEC) /* an entry unused this long is free */
+#define CD_TICKET_STALE_US USECS_PER_SEC	/* a ticket not renewed expires */
+#define CD_OPTION_CHECK_US (250 * 1000) /* re-read max_inflight while waiting */
+#define CD_WAITERS_PER_BACKEND 4
 
 typedef struct BudgetKey
 {
@@ -58,36 +88,83 @@ typedef struct BudgetEntry
 	TimestampTz last_used;
 	double		tokens;			/* rate bucket */
 	TimestampTz refilled_at;
+	int64		window_at;		/* the newest window slot (now / slot) */
+	int32		window[CD_WINDOW_SLOTS];	/* requests started per slot */
 	long		remaining;		/* the API's count until reset_at; < 0 unknown */
 	TimestampTz reset_at;		/* end of the API's window, or 0 */
 	TimestampTz blocked_until;	/* after a 429: nobody sends before */
 	int			inflight;
 	int			lowered_cap;	/* after a concurrency error, until ... */
 	TimestampTz lowered_until;
-	CdCounters	counters;
+	int			waiters;		/* tickets taken on this entry */
+	uint64		next_ticket;
 } BudgetEntry;
+
+/* A backend's place in an entry's queue. */
+typedef struct BudgetWaiter
+{
+	int			entry;			/* -1: free */
+	int			pid;
+	uint64		ticket;
+	TimestampTz seen;			/* last asked */
+} BudgetWaiter;
 
 typedef struct BudgetTable
 {
 	LWLock	   *lock;			/* NULL in a backend-local table */
-	BudgetEntry entries[CD_BUDGET_ENTRIES];
+	int			nentries;
+	int			nwaiters;
+	BudgetWaiter *waiters;		/* after the entries */
+	BudgetEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } BudgetTable;
 
+static int	budget_entries = 1024;	/* candidate_docs.budget_entries */
 static BudgetTable *budget = NULL;
 static bool budget_in_shmem = false;
-static int	held[CD_BUDGET_ENTRIES];	/* slots this backend holds */
+static int *held = NULL;		/* slots this backend holds, per entry */
 static bool exit_callback_set = false;
-static bool notice_given = false;
+
+/* max_inflight read again while waiting: the server's, since ... */
+static Oid	fresh_cap_server = InvalidOid;
+static int	fresh_cap = 0;
+static TimestampTz fresh_cap_at = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static int
+waiter_count(void)
+{
+	return MaxBackends * CD_WAITERS_PER_BACKEND;
+}
+
+static Size
+budget_size(int nwaiters)
+{
+	return add_size(MAXALIGN(add_size(offsetof(BudgetTable, entries),
+									  mul_size(sizeof(BudgetEntry), budget_entries))),
+					mul_size(sizeof(BudgetWaiter), nwaiters));
+}
+
+/* Lay out a zeroed table. */
+static void
+budget_layout(BudgetTable *t, int nwaiters)
+{
+	t->nentries = budget_entries;
+	t->nwaiters = nwaiters;
+	t->waiters = (BudgetWaiter *) ((char *) t +
+								   MAXALIGN(offsetof(BudgetTable, entries) +
+											sizeof(BudgetEntry) * budget_entries));
+	for (int i = 0; i < nwaiters; i++)
+		t->waiters[i].entry = -1;
+}
 
 static void
 budget_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(BudgetTable)));
+	RequestAddinShmemSpace(budget_size(waiter_count()));
 	RequestNamedLWLockTranche("candidate_docs", 1);
 }
 
@@ -99,10 +176,12 @@ budget_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	budget = ShmemInitStruct("candidate_docs budget", sizeof(BudgetTable), &found);
+	budget = ShmemInitStruct("candidate_docs budget",
+							 budget_size(waiter_count()), &found);
 	if (!found)
 	{
-		memset(budget, 0, sizeof(BudgetTable));
+		memset(budget, 0, budget_size(waiter_count()));
+		budget_layout(budget, waiter_count());
 		budget->lock = &(GetNamedLWLockTranche("candidate_docs"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -110,47 +189,40 @@ budget_shmem_startup(void)
 }
 
 /*
- * From _PG_init: ask for shared memory when the library is preloaded.
+ * From _PG_init: the setting and shared memory, when the library is
+ * preloaded (a backend's own table has the default size).
  */
 void
 cd_budget_init(void)
 {
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	DefineCustomIntVariable("candidate_docs.budget_entries",
+							"Entries of the shared request budget (server, API key and integration).",
+							"Each combination of server, API key and Kombo integration used in the "
+							"last minute takes an entry; when none is free a request fails.",
+							&budget_entries,
+							1024, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = budget_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = budget_shmem_startup;
 }
 
-/* Whether the budget and the counters are the cluster's (shared memory). */
-bool
-cd_budget_shared(void)
-{
-	return budget_in_shmem;
-}
-
-/*
- * Without shared memory: say once per backend that limits and counters
- * are this backend's own.
- */
-void
-cd_budget_notice_local(void)
-{
-	if (budget_in_shmem || notice_given)
-		return;
-	notice_given = true;
-	ereport(NOTICE,
-			(errmsg("candidate_docs is not in shared_preload_libraries: the request budget and statistics are per backend"),
-			 errdetail("requests_per_minute and max_inflight limit this backend's requests only, and candidate_docs.stats counts them only."),
-			 errhint("Add candidate_docs to shared_preload_libraries and restart the server to share them across the cluster.")));
-}
-
 static BudgetTable *
 budget_table(void)
 {
 	if (budget == NULL)
-		budget = MemoryContextAllocZero(TopMemoryContext, sizeof(BudgetTable));
+	{
+		/* a backend's own table: one waiter is this backend */
+		budget = MemoryContextAllocZero(TopMemoryContext, budget_size(1));
+		budget_layout(budget, 1);
+	}
+	if (held == NULL)
+		held = MemoryContextAllocZero(TopMemoryContext,
+									  sizeof(int) * budget->nentries);
 	return budget;
 }
 
@@ -168,17 +240,28 @@ budget_unlock(void)
 		LWLockRelease(budget->lock);
 }
 
+/* Free waiter w.  Lock held. */
+static void
+waiter_free(BudgetWaiter *w)
+{
+	budget->entries[w->entry].waiters--;
+	w->entry = -1;
+}
+
 /* At exit, give back whatever this backend still holds. */
 static void
 budget_exit(int code, Datum arg)
 {
 	budget_lock(LW_EXCLUSIVE);
-	for (int i = 0; i < CD_BUDGET_ENTRIES; i++)
+	for (int i = 0; i < budget->nentries; i++)
 	{
 		if (held[i] > 0)
 			budget->entries[i].inflight = Max(0, budget->entries[i].inflight - held[i]);
 		held[i] = 0;
 	}
+	for (int i = 0; i < budget->nwaiters; i++)
+		if (budget->waiters[i].entry >= 0 && budget->waiters[i].pid == MyProcPid)
+			waiter_free(&budget->waiters[i]);
 	budget_unlock();
 }
 
@@ -198,8 +281,21 @@ request_key(const CdRequest *req, BudgetKey *key)
 }
 
 /*
- * The entry of key, made if new (replacing the least recently used idle
- * one when the table is full); -1 if every entry is busy.  Lock held.
+ * Whether e holds nothing: no request in flight, no block, lowered cap or
+ * API window in force, and nobody asked for it in the last minute (so no
+ * live ticket, and the rate window and the bucket are empty and full).
+ */
+static bool
+entry_idle(const BudgetEntry *e, TimestampTz now)
+{
+	return e->inflight == 0 &&
+		e->blocked_until <= now && e->lowered_until <= now &&
+		e->reset_at <= now && e->last_used + CD_IDLE_US <= now;
+}
+
+/*
+ * The entry of key, made if new (in a free entry, else in the least
+ * recently used idle one); -1 if none is free.  Lock held.
  */
 static int
 entry_find(const BudgetKey *key, TimestampTz now)
@@ -208,7 +304,7 @@ entry_find(const BudgetKey *key, TimestampTz now)
 	int			lru = -1;
 	BudgetEntry *e;
 
-	for (int i = 0; i < CD_BUDGET_ENTRIES; i++)
+	for (int i = 0; i < budget->nentries; i++)
 	{
 		e = &budget->entries[i];
 		if (!e->used)
@@ -219,7 +315,7 @@ entry_find(const BudgetKey *key, TimestampTz now)
 		}
 		if (memcmp(&e->key, key, sizeof(BudgetKey)) == 0)
 			return i;
-		if (e->inflight == 0 &&
+		if (entry_idle(e, now) &&
 			(lru < 0 || e->last_used < budget->entries[lru].last_used))
 			lru = i;
 	}
@@ -227,6 +323,9 @@ entry_find(const BudgetKey *key, TimestampTz now)
 		slot = lru;
 	if (slot < 0)
 		return -1;
+	for (int i = 0; i < budget->nwaiters; i++)
+		if (budget->waiters[i].entry == slot)
+			waiter_free(&budget->waiters[i]);	/* stale */
 	e = &budget->entries[slot];
 	memset(e, 0, sizeof(BudgetEntry));
 	e->key = *key;
@@ -241,12 +340,60 @@ ms_until(TimestampTz t, TimestampTz now)
 	return Max(1, (long) ((t - now + 999) / 1000));
 }
 
+/*
+ * max_inflight as the catalog says now: a waiting backend reads it again
+ * (every CD_OPTION_CHECK_US), so that ALTER SERVER raising it reaches
+ * requests already waiting.  What was read serves the rest of the
+ * statement; until then, the scan's own.
+ */
+static int
+server_max_inflight(const CdServer *srv, TimestampTz now, bool waiting)
+{
+	bool		known = fresh_cap_server == srv->serverid &&
+		fresh_cap_at >= GetCurrentStatementStartTimestamp();
+	MemoryContext tmp;
+	MemoryContext old;
+	ForeignServer *server;
+	int			cap = srv->api->default_max_inflight;
+
+	if (!waiting || !IsTransactionState() ||
+		(known && now - fresh_cap_at < CD_OPTION_CHECK_US))
+		return known ? fresh_cap : srv->max_inflight;
+	if (!known)
+	{
+		fresh_cap_server = srv->serverid;
+		fresh_cap = srv->max_inflight;
+		fresh_cap_at = now;
+		return fresh_cap;
+	}
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "candidate_docs options",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(tmp);
+	AcceptInvalidationMessages();
+	server = GetForeignServerExtended(srv->serverid, FSV_MISSING_OK);
+	if (server)
+	{
+		ListCell   *lc;
+
+		foreach(lc, server->options)
+		{
+			DefElem    *def = lfirst(lc);
+
+			if (strcmp(def->defname, "max_inflight") == 0)
+				cap = (int) strtol(defGetString(def), NULL, 10);
+		}
+		fresh_cap = Max(0, cap);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	fresh_cap_at = now;
+	return fresh_cap;
+}
+
 /* The in-flight cap in force: the option's, or lower after an error. */
 static int
-entry_cap(const BudgetEntry *e, const CdServer *srv, TimestampTz now)
+entry_cap(const BudgetEntry *e, int cap, TimestampTz now)
 {
-	int			cap = srv->max_inflight;
-
 	if (e->lowered_cap > 0 && now < e->lowered_until)
 		cap = cap > 0 ? Min(cap, e->lowered_cap) : e->lowered_cap;
 	return cap;
@@ -254,27 +401,75 @@ entry_cap(const BudgetEntry *e, const CdServer *srv, TimestampTz now)
 
 /*
  * Add the tokens earned since the last refill.  The bucket holds six
- * seconds' worth (a tenth of the minute), full at first: a short fan-out
- * goes at once, a long one at the rate.
+ * seconds' worth (a tenth of the minute), full at first, and refills at
+ * the rest of the rate spread over the window, so that the burst plus the
+ * window's refill is the rate: a short fan-out goes at once, a long one
+ * evenly at nine tenths of the rate, never stopped short by the window.
  */
+static double
+refill_per_minute(int rpm)
+{
+	double		window_min = CD_WINDOW_SLOTS * (double) CD_WINDOW_SLOT_US /
+		(60.0 * USECS_PER_SEC);
+
+	return Max(rpm - Max(1.0, rpm / 10.0), rpm / 60.0) / window_min;
+}
+
 static void
 entry_refill(BudgetEntry *e, int rpm, TimestampTz now)
 {
 	double		burst = Max(1.0, rpm / 10.0);
+	double		per_s = refill_per_minute(rpm) / 60.0;
 
 	if (e->refilled_at == 0)
 		e->tokens = burst;
 	else if (now > e->refilled_at)
-		e->tokens += (double) (now - e->refilled_at) / USECS_PER_SEC * rpm / 60.0;
+		e->tokens += (double) (now - e->refilled_at) / USECS_PER_SEC * per_s;
 	e->tokens = Min(e->tokens, burst);
 	e->refilled_at = now;
 }
 
+/* Move the window to now's slot, dropping the slots that left it. */
+static void
+window_advance(BudgetEntry *e, TimestampTz now)
+{
+	int64		at = now / CD_WINDOW_SLOT_US;
+
+	if (e->window_at == 0 || at - e->window_at >= CD_WINDOW_SLOTS)
+		memset(e->window, 0, sizeof(e->window));
+	else
+		for (int64 s = e->window_at + 1; s <= at; s++)
+			e->window[s % CD_WINDOW_SLOTS] = 0;
+	e->window_at = Max(e->window_at, at);
+}
+
+/*
+ * Milliseconds until the window admits one more request under rpm, 0 if
+ * now: when the oldest slot that holds a request leaves it.
+ */
+static long
+window_wait_ms(BudgetEntry *e, int rpm, TimestampTz now)
+{
+	int64		at;
+	int64		sum = 0;
+
+	window_advance(e, now);
+	at = e->window_at;
+	for (int i = 0; i < CD_WINDOW_SLOTS; i++)
+		sum += e->window[i];
+	if (sum < rpm)
+		return 0;
+	for (int64 s = at - CD_WINDOW_SLOTS + 1; s <= at; s++)
+		if (e->window[s % CD_WINDOW_SLOTS] > 0)
+			return ms_until((s + CD_WINDOW_SLOTS) * CD_WINDOW_SLOT_US, now);
+	return CD_BUDGET_POLL_MS;
+}
+
 /* Milliseconds until a request may start on e, 0 if now.  Lock held. */
 static long
-entry_wait_ms(BudgetEntry *e, const CdServer *srv, TimestampTz now)
+entry_wait_ms(BudgetEntry *e, const CdServer *srv, int cap, TimestampTz now)
 {
-	int			cap = entry_cap(e, srv, now);
+	int			rpm = srv->requests_per_minute;
 
 	if (e->blocked_until > now)
 		return ms_until(e->blocked_until, now);
@@ -287,12 +482,16 @@ entry_wait_ms(BudgetEntry *e, const CdServer *srv, TimestampTz now)
 		return ms_until(e->reset_at, now);
 	if (cap > 0 && e->inflight >= cap)
 		return CD_BUDGET_POLL_MS;
-	if (srv->requests_per_minute > 0)
+	if (rpm > 0)
 	{
-		entry_refill(e, srv->requests_per_minute, now);
+		long		wait = window_wait_ms(e, rpm, now);
+
+		if (wait > 0)
+			return wait;
+		entry_refill(e, rpm, now);
 		if (e->tokens < 1.0)
 			return Max(1, (long) ceil((1.0 - e->tokens) * 60000.0 /
-									  srv->requests_per_minute));
+									  refill_per_minute(rpm)));
 	}
 	return 0;
 }
@@ -309,64 +508,144 @@ request_budgeted(const CdRequest *req)
 }
 
 /*
+ * This backend's ticket on entry slot, renewed; the stale tickets met on
+ * the way are dropped.  NULL if this backend has none.  Lock held.
+ */
+static BudgetWaiter *
+waiter_mine(int slot, TimestampTz now, bool *older)
+{
+	BudgetWaiter *mine = NULL;
+
+	for (int i = 0; i < budget->nwaiters; i++)
+	{
+		BudgetWaiter *w = &budget->waiters[i];
+
+		if (w->entry != slot)
+			continue;
+		if (w->pid == MyProcPid)
+			mine = w;
+		else if (w->seen + CD_TICKET_STALE_US < now)
+			waiter_free(w);
+	}
+	*older = false;
+	for (int i = 0; i < budget->nwaiters; i++)
+	{
+		BudgetWaiter *w = &budget->waiters[i];
+
+		if (w->entry == slot && w != mine &&
+			(mine == NULL || w->ticket < mine->ticket))
+			*older = true;
+	}
+	if (mine)
+		mine->seen = now;
+	return mine;
+}
+
+/*
+ * Take a ticket on entry slot.  With every waiter record taken, none: the
+ * request then waits until no ticket is left.  Lock held.
+ */
+static void
+waiter_take(int slot, TimestampTz now)
+{
+	for (int i = 0; i < budget->nwaiters; i++)
+	{
+		BudgetWaiter *w = &budget->waiters[i];
+
+		if (w->entry >= 0)
+			continue;
+		w->entry = slot;
+		w->pid = MyProcPid;
+		w->ticket = budget->entries[slot].next_ticket++;
+		w->seen = now;
+		budget->entries[slot].waiters++;
+		return;
+	}
+}
+
+/*
+ * The entry of req's key.  Every entry busy: the request fails (after
+ * dropping the lock), it never goes out unbudgeted.
+ */
+static BudgetEntry *
+entry_for(const CdRequest *req, TimestampTz now, int *slot)
+{
+	BudgetKey	key;
+
+	request_key(req, &key);
+	budget_lock(LW_EXCLUSIVE);
+	*slot = entry_find(&key, now);
+	if (*slot >= 0)
+		return &budget->entries[*slot];
+	budget_unlock();
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("the request budget of candidate_docs has no free entry"),
+			 errdetail("All %d entries hold requests of the last minute, in flight or waiting.",
+					   budget->nentries),
+			 errhint("Raise candidate_docs.budget_entries and restart the server.")));
+	return NULL;				/* keep the compiler quiet */
+}
+
+/*
  * May req's next attempt start now?  If so it takes a slot (given back by
  * cd_budget_finish or cd_budget_release) and true is returned; otherwise
- * *wait_ms says when to ask again.  Every attempt is counted, budgeted or
- * not (downloads from other hosts are not budgeted).
+ * *wait_ms says when to ask again.  A request that does not spend the
+ * budget always may.
  */
 bool
 cd_budget_acquire(CdRequest *req, long *wait_ms)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	bool		budgeted = request_budgeted(req);
-	BudgetKey	key;
+	const CdServer *srv = req->xfer->srv;
 	BudgetEntry *e;
+	BudgetWaiter *w;
+	bool		older;
 	int			slot;
+	int			cap;
 	long		wait;
 
-	cd_budget_notice_local();
+	req->budget_slot = -1;
+	req->started_at = now;
+	req->budget_waited_us = 0;
+	if (!request_budgeted(req))
+		return true;
 	budget_table();
 	if (budget_in_shmem && !exit_callback_set)
 	{
 		on_shmem_exit(budget_exit, (Datum) 0);
 		exit_callback_set = true;
 	}
-	request_key(req, &key);
-	req->budget_slot = -1;
-	req->started_at = now;
-
-	budget_lock(LW_EXCLUSIVE);
-	slot = entry_find(&key, now);
-	if (slot < 0)
-	{
-		budget_unlock();
-		return true;			/* every entry busy: unbudgeted, uncounted */
-	}
-	e = &budget->entries[slot];
+	cap = server_max_inflight(srv, now, req->budget_wait_since != 0);
+	e = entry_for(req, now, &slot);
 	e->last_used = now;
-	wait = budgeted ? entry_wait_ms(e, req->xfer->srv, now) : 0;
+	w = waiter_mine(slot, now, &older);
+	wait = older ? CD_BUDGET_POLL_MS : entry_wait_ms(e, srv, entry_cap(e, cap, now), now);
 	if (wait > 0)
 	{
+		if (w == NULL)
+			waiter_take(slot, now);
 		budget_unlock();
 		if (req->budget_wait_since == 0)
 			req->budget_wait_since = now;
-		*wait_ms = wait;
+		*wait_ms = Min(wait, CD_BUDGET_POLL_MS * 10);
 		return false;
 	}
+	if (w)
+		waiter_free(w);
 	e->inflight++;
 	held[slot]++;
-	if (budgeted && req->xfer->srv->requests_per_minute > 0)
-		e->tokens -= 1.0;
-	if (budgeted && e->remaining > 0)
-		e->remaining--;
-	e->counters.requests++;
-	if (req->budget_wait_since != 0)
+	if (srv->requests_per_minute > 0)
 	{
-		e->counters.budget_waits++;
-		e->counters.budget_wait_us += now - req->budget_wait_since;
-		req->budget_wait_since = 0;
+		e->tokens -= 1.0;
+		e->window[e->window_at % CD_WINDOW_SLOTS]++;
 	}
+	if (e->remaining > 0)
+		e->remaining--;
 	budget_unlock();
+	if (req->budget_wait_since != 0)
+		req->budget_waited_us = now - req->budget_wait_since;
+	req->budget_wait_since = 0;
 	req->budget_slot = slot;
 	return true;
 }
@@ -400,7 +679,7 @@ entry_learn(BudgetEntry *e, const CdRequest *req, bool concurrency,
 	if (concurrency)
 	{
 		/* one less than was in flight, this request included */
-		cap = entry_cap(e, req->xfer->srv, now);
+		cap = entry_cap(e, req->xfer->srv->max_inflight, now);
 		e->lowered_cap = Max(1, (cap > 0 ? Min(cap, e->inflight) : e->inflight) - 1);
 		e->lowered_until = now + CD_CAP_LOWERED_US;
 		return;
@@ -430,22 +709,19 @@ entry_learn(BudgetEntry *e, const CdRequest *req, bool concurrency,
 }
 
 /*
- * An attempt of req ended (retry: another follows): give its slot back,
- * count it, and learn from the response.
+ * An attempt of req ended: give its slot back and learn from the
+ * response.
  */
 void
-cd_budget_finish(CdRequest *req, bool retry)
+cd_budget_finish(CdRequest *req)
 {
 	const CdApi *api = req->xfer->srv->api;
 	TimestampTz now;
 	bool		concurrency = false;
-	bool		budgeted;
-	BudgetEntry *e;
 
 	if (req->budget_slot < 0)
 		return;
 	now = GetCurrentTimestamp();
-	budgeted = request_budgeted(req);
 	if (req->status == 429 && api->concurrency_error_code)
 	{
 		char	   *code = cd_api_error_code(api, req->resp, req->resp_len);
@@ -454,63 +730,29 @@ cd_budget_finish(CdRequest *req, bool retry)
 		free(code);
 	}
 	budget_lock(LW_EXCLUSIVE);
-	e = &budget->entries[req->budget_slot];
-	cd_counters_record(&e->counters, req, now - req->started_at, retry);
-	if (budgeted)
-		entry_learn(e, req, concurrency, now);
+	entry_learn(&budget->entries[req->budget_slot], req, concurrency, now);
 	entry_release(req);
 	budget_unlock();
 }
 
 /*
  * Give back req's slot if it still holds one (an attempt stopped before
- * its end: cancel, error, cleanup).  Never throws.
+ * its end: cancel, error, cleanup), and this backend's tickets if req was
+ * waiting, so that nobody waits behind a request that went away.  Never
+ * throws.
  */
 void
 cd_budget_release(CdRequest *req)
 {
-	if (req->budget_slot < 0 || budget == NULL)
+	if (budget == NULL || (req->budget_slot < 0 && req->budget_wait_since == 0))
 		return;
 	budget_lock(LW_EXCLUSIVE);
-	entry_release(req);
-	budget_unlock();
-}
-
-/*
- * A palloc'd copy of database dbid's entries: server, requests in flight
- * and counters.  Returns how many.
- */
-int
-cd_budget_rows(Oid dbid, CdBudgetRow **rows)
-{
-	int			n = 0;
-
-	*rows = palloc(sizeof(CdBudgetRow) * CD_BUDGET_ENTRIES);
-	budget_table();
-	budget_lock(LW_SHARED);
-	for (int i = 0; i < CD_BUDGET_ENTRIES; i++)
-	{
-		BudgetEntry *e = &budget->entries[i];
-
-		if (!e->used || e->key.dbid != dbid)
-			continue;
-		(*rows)[n].serverid = e->key.serverid;
-		(*rows)[n].inflight = e->inflight;
-		(*rows)[n].counters = e->counters;
-		n++;
-	}
-	budget_unlock();
-	return n;
-}
-
-/* Zero the counters of the current database's entries. */
-void
-cd_budget_reset_counters(void)
-{
-	budget_table();
-	budget_lock(LW_EXCLUSIVE);
-	for (int i = 0; i < CD_BUDGET_ENTRIES; i++)
-		if (budget->entries[i].used && budget->entries[i].key.dbid == MyDatabaseId)
-			memset(&budget->entries[i].counters, 0, sizeof(CdCounters));
+	if (req->budget_slot >= 0)
+		entry_release(req);
+	if (req->budget_wait_since != 0)
+		for (int i = 0; i < budget->nwaiters; i++)
+			if (budget->waiters[i].entry >= 0 && budget->waiters[i].pid == MyProcPid)
+				waiter_free(&budget->waiters[i]);
+	req->budget_wait_since = 0;
 	budget_unlock();
 }

@@ -49,8 +49,10 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	cd_joinpath_init();
 	cd_joinexec_init();
-	MarkGUCPrefixReserved("candidate_docs");
 	cd_budget_init();
+	cd_stats_init();
+	cd_http_init();
+	MarkGUCPrefixReserved("candidate_docs");
 }
 
 /*

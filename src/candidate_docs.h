@@ -331,8 +331,10 @@ typedef struct CdRequest
 	double		rate_reset_s;	/* rate-limit reset, in seconds; < 0 if none */
 	long		rate_remaining; /* rate-limit remaining; < 0 if none */
 	int			budget_slot;	/* budget entry held while running, or -1 */
+	int			stats_slot;		/* counted in flight there, or -1 */
 	TimestampTz started_at;		/* the current attempt's start */
 	TimestampTz budget_wait_since;	/* refused by the budget since, or 0 */
+	int64		budget_waited_us;	/* the wait before the current attempt */
 	char	   *resp_content_type;	/* malloc'd */
 	struct CdTransfer *xfer;	/* the transfer it belongs to */
 	struct CdRequest *next;		/* in the transfer's list */
@@ -357,8 +359,10 @@ typedef struct CdTransfer
 	long		budget_wait_ms; /* a request waits for the budget, or -1 */
 	CdStats		stats;
 	MemoryContextCallback cleanup;
+	dlist_node	live;			/* in http.c's list of live transfers */
 } CdTransfer;
 
+extern void cd_http_init(void);
 extern CdTransfer *cd_transfer_create(const CdServer *srv, MemoryContext cxt);
 extern CdRequest *cd_request_new(CdTransfer *xfer, const char *method,
 								 const char *url, bool credentials);
@@ -382,51 +386,23 @@ extern char *cd_new_idempotency_key(void);
  * ----------------------------------------------------------------
  */
 
-/* Latency histogram bucket upper bounds, in ms (the last is open). */
-#define CD_LATENCY_BUCKETS 24
-
-/* A server's request counters (stats.c keeps them, budget.c stores them). */
-typedef struct CdCounters
-{
-	int64		requests;		/* attempts sent */
-	int64		status_2xx;
-	int64		status_404;
-	int64		status_429;
-	int64		status_4xx;		/* other 4xx */
-	int64		status_5xx;
-	int64		status_other;	/* 1xx, 3xx */
-	int64		network_errors;
-	int64		retries;
-	int64		bytes;
-	int64		budget_waits;
-	int64		budget_wait_us;
-	int64		latency[CD_LATENCY_BUCKETS];
-} CdCounters;
-
-/* One budget entry's server and counters, copied out for the stats view. */
-typedef struct CdBudgetRow
-{
-	Oid			serverid;
-	int			inflight;
-	CdCounters	counters;
-} CdBudgetRow;
-
 extern void cd_budget_init(void);
-extern bool cd_budget_shared(void);
-extern void cd_budget_notice_local(void);
 extern bool cd_budget_acquire(CdRequest *req, long *wait_ms);
-extern void cd_budget_finish(CdRequest *req, bool retry);
+extern void cd_budget_finish(CdRequest *req);
 extern void cd_budget_release(CdRequest *req);
-extern int	cd_budget_rows(Oid dbid, CdBudgetRow **rows);
-extern void cd_budget_reset_counters(void);
 
 /* ----------------------------------------------------------------
  * stats.c: request counters and the candidate_docs.stats view
  * ----------------------------------------------------------------
  */
-extern void cd_counters_record(CdCounters *c, const CdRequest *req,
-							   int64 latency_us, bool retry);
-extern void cd_counters_add(CdCounters *sum, const CdCounters *c);
+
+/* Latency histogram bucket upper bounds, in ms (the last is open). */
+#define CD_LATENCY_BUCKETS 24
+
+extern void cd_stats_init(void);
+extern void cd_stats_begin(CdRequest *req);
+extern void cd_stats_end(CdRequest *req, bool retry);
+extern void cd_stats_abort(CdRequest *req, bool sent);
 
 /* ----------------------------------------------------------------
  * json_row.c: API objects to tuples

@@ -61,6 +61,16 @@ cd_wait_event(uint32 *cache, const char *name)
 }
 #endif
 
+/* ExecutorRun's arguments: 18 dropped execute_once. */
+#if PG_VERSION_NUM >= 180000
+#define CD_EXECUTOR_RUN_PARAMS QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#define CD_EXECUTOR_RUN_ARGS queryDesc, direction, count
+#else
+#define CD_EXECUTOR_RUN_PARAMS QueryDesc *queryDesc, ScanDirection direction, \
+	uint64 count, bool execute_once
+#define CD_EXECUTOR_RUN_ARGS queryDesc, direction, count, execute_once
+#endif
+
 /* USAGE (or another right) of roleid on a foreign server. */
 static inline AclResult
 cd_server_aclcheck(Oid serverid, Oid roleid, AclMode mode)

@@ -40,6 +40,13 @@
 #define CD_SERVER_WAIT_CAP_S 60.0
 
 static void transfer_cleanup(void *arg);
+static void transfer_perform(CdTransfer *xfer);
+static void transfer_wait(CdTransfer *xfer);
+
+/* every transfer not yet cleaned up, for the executor hook */
+static dlist_head live_transfers = DLIST_STATIC_INIT(live_transfers);
+static ExecutorRun_hook_type prev_executor_run = NULL;
+static int	executor_depth = 0;	/* ExecutorRun calls under way */
 
 static uint32 wait_http;
 static uint32 wait_budget;
@@ -61,6 +68,7 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 	xfer->cleanup.func = transfer_cleanup;
 	xfer->cleanup.arg = xfer;
 	MemoryContextRegisterResetCallback(cxt, &xfer->cleanup);
+	dlist_push_tail(&live_transfers, &xfer->live);
 	return xfer;
 }
 
@@ -83,6 +91,7 @@ cd_request_new(CdTransfer *xfer, const char *method, const char *url,
 	req->rate_reset_s = -1;
 	req->rate_remaining = -1;
 	req->budget_slot = -1;
+	req->stats_slot = -1;
 	return req;
 }
 
@@ -109,6 +118,15 @@ request_reset_response(CdRequest *req)
 static void
 request_detach(CdTransfer *xfer, CdRequest *req, bool reusable)
 {
+	if (req->stats_slot >= 0)
+	{
+		long		sent = 0;
+
+		/* a request stopped before its end: counted if it went out */
+		if (req->easy)
+			curl_easy_getinfo(req->easy, CURLINFO_REQUEST_SIZE, &sent);
+		cd_stats_abort(req, sent > 0);
+	}
 	if (req->easy)
 	{
 		curl_multi_remove_handle(xfer->conn->multi, req->easy);
@@ -143,6 +161,7 @@ transfer_cleanup(void *arg)
 		request_reset_response(req);
 	}
 	xfer->reqs = NULL;
+	dlist_delete(&xfer->live);
 }
 
 /* Queue a request made by cd_request_new for this transfer. */
@@ -447,6 +466,7 @@ start_queued(CdTransfer *xfer)
 			xfer->budget_wait_ms = wait;
 			break;
 		}
+		cd_stats_begin(req);
 		request_start(xfer, req);
 	}
 }
@@ -525,7 +545,8 @@ request_finished(CdRequest *req, CURLcode result)
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
 	xfer->stats.bytes += req->resp_len;
 	retry = attempt_retryable(req) && req->attempts <= xfer->srv->max_retries;
-	cd_budget_finish(req, retry);
+	cd_budget_finish(req);
+	cd_stats_end(req, retry);
 	request_detach(xfer, req, result == CURLE_OK);
 
 	if (retry)
@@ -677,6 +698,64 @@ cd_transfer_poll(CdTransfer *xfer)
 {
 	start_queued(xfer);
 	transfer_perform(xfer);
+}
+
+/*
+ * Let every request in flight finish, starting none: its response waits
+ * in memory and its budget slot is given back.
+ */
+static void
+transfer_settle(CdTransfer *xfer)
+{
+	while (xfer->running > 0)
+	{
+		transfer_perform(xfer);
+		if (xfer->running == 0)
+			break;
+		xfer->budget_wait_ms = -1;
+		transfer_wait(xfer);
+	}
+}
+
+/*
+ * ExecutorRun hook: when the top-level executor stops (a FETCH from a
+ * cursor that then stays idle, a portal run for some rows), the transfers
+ * of its scans would hold their in-flight slots until the next row is
+ * asked for.  The requests in flight are finished first, so that no slot
+ * outlives its transfer; the next FETCH takes their responses from memory.
+ * A nested executor (a function's query, row by row) leaves the outer
+ * scans' requests running.
+ */
+static void
+cd_executor_run(CD_EXECUTOR_RUN_PARAMS)
+{
+	dlist_iter	iter;
+
+	executor_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(CD_EXECUTOR_RUN_ARGS);
+		else
+			standard_ExecutorRun(CD_EXECUTOR_RUN_ARGS);
+	}
+	PG_FINALLY();
+	{
+		executor_depth--;
+	}
+	PG_END_TRY();
+	if (executor_depth > 0)
+		return;
+	dlist_foreach(iter, &live_transfers)
+		transfer_settle(dlist_container(CdTransfer, live, iter.cur));
+}
+
+/* From _PG_init: the executor hook. */
+void
+cd_http_init(void)
+{
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = cd_executor_run;
 }
 
 /*

@@ -577,7 +577,7 @@ class LogEntry:
 
     __slots__ = ("seq", "method", "raw_path", "header_items", "body_len",
                  "body_sha256", "json", "multipart", "status", "fault",
-                 "client_port", "started", "finished")
+                 "client_port", "started", "finished", "resp_bytes")
 
     def __init__(self, method, raw_path, header_items, body):
         self.seq = 0
@@ -593,6 +593,7 @@ class LogEntry:
         self.client_port = None
         self.started = time.monotonic()
         self.finished = None
+        self.resp_bytes = None
 
     def as_dict(self):
         path, _, qs = self.raw_path.partition("?")
@@ -606,7 +607,8 @@ class LogEntry:
              "body_sha256": self.body_sha256, "json": self.json,
              "status": self.status, "fault": self.fault,
              "client_port": self.client_port,
-             "started": self.started, "finished": self.finished}
+             "started": self.started, "finished": self.finished,
+             "resp_bytes": self.resp_bytes}
         if self.multipart is not None:
             d["multipart"] = self.multipart
         return d
@@ -806,14 +808,17 @@ class Handler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.command == "HEAD" or not send_body:
             body = b""
+        # finished as the response is handed over: the client may send its
+        # next request before this thread runs again
+        if self.entry is not None:
+            self.entry.status = status
+            self.entry.finished = time.monotonic()
+            self.entry.resp_bytes = len(body)
         if len(body) < 65536:
             self.wfile.write(head + body)
         else:
             self.wfile.write(head)
             self.wfile.write(body)
-        if self.entry is not None:
-            self.entry.status = status
-            self.entry.finished = time.monotonic()
 
     def send_json(self, status, body, extra=()):
         if not isinstance(body, bytes):
