@@ -256,6 +256,15 @@ extern const char *cd_url_redirect_schemes(const char *url);
 extern void cd_check_header_value(const char *name, const char *value);
 
 /* ----------------------------------------------------------------
+ * secret.c: an API key kept out of messages and the log
+ * ----------------------------------------------------------------
+ */
+extern void cd_secret_mask(const char *key, char *text, size_t len);
+extern void cd_secret_mask_tail(const char *key, char *text, size_t len);
+extern char *cd_secret_masked(const char *key, const char *text);
+extern size_t cd_secret_reach(const char *key);
+
+/* ----------------------------------------------------------------
  * connection.c: a curl multi handle per user mapping, kept for reuse
  * ----------------------------------------------------------------
  */
