@@ -858,11 +858,11 @@ cd_request_json(const CdTransfer *xfer, const CdRequest *req, const char *what)
 	json_t	   *root;
 
 	root = json_loadb(req->resp ? req->resp : "", req->resp_len, 0, &jerr);
+	/* jansson's complaint quotes the input, maybe cut: mask the key */
 	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("%s: the response is not valid JSON", what),
-		/* jansson quotes the input it choked on, maybe cut */
 				 errdetail_internal("HTTP status %ld, %zu bytes: %s at position %d.",
 									req->status, req->resp_len,
 									cd_secret_masked(xfer->srv->api_key, jerr.text),

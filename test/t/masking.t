@@ -149,6 +149,17 @@ for my $keep (8, 11, 20, length($basic) - 1)
 is(scalar(@bad), 0, 'no piece of a credential cut short at the excerpt\'s edge')
   or diag(join("\n", @bad[0 .. ($#bad < 20 ? $#bad : 20)]));
 
+# Fewer than 8 characters of the credentials, cut by the edge: the start
+# of a form that the cut leaves is masked too.
+{
+	my $body = $page_head . ('.' x (195 - length($page_head))) . substr(b64("$checkr_key:"), 0, 7)
+	  . "</pre>";
+	my $r = with_body("SELECT id FROM $S.candidate_documents WHERE candidate_id = 'mask-edge'",
+		'mask-edge', 502, 'text/html', $body);
+	like($r->{err}, qr/\.\.\.\*{5}\.\.\."/, 'what the cut leaves of a credential is masked')
+	  or diag($r->{err});
+}
+
 # The excerpt still says what the page was; what was masked shows as *.
 {
 	my $r = with_body("SELECT id FROM $S.candidate_documents WHERE candidate_id = 'mask-x'",
@@ -172,16 +183,24 @@ is(scalar(@bad), 0, 'no piece of a credential cut short at the excerpt\'s edge')
 		'the API\'s own message is shown, masked') or diag($r->{err});
 	is(join(', ', leaks($r->{err})), '', 'no key in the API\'s own message');
 
-	mock_clear_faults();
-	mock_fault({ path_contains => '/reports/mask-story/', times => 1, action => 'respond',
-			status => 201, headers => { 'Content-Type' => 'application/json' },
-			body => "$long_key is not JSON" });
-	$r = $s->query("SELECT candidate_docs.create_candidate_story('mask-story',"
-		  . " '{\"content\": \"x\"}', NULL, 'tap_mask_long')", 30);
-	$client .= "$r->{out}\n$r->{err}\n";
-	like($r->{err}, qr/the response is not valid JSON/, 'a response that is not JSON: an error')
-	  or diag($r->{err});
-	is(join(', ', leaks($r->{err})), '', 'no key in the JSON parser\'s complaint');
+	# jansson quotes the token it choked on when that has 20 bytes or fewer
+	for my $case ([ 'tap_mask_ck', $checkr_key ],
+		[ 'tap_mask_long', substr(b64("$long_key:"), 0, 18) ],
+		[ 'tap_mask_long', substr($long_key, 9, 17) ])
+	{
+		my ($server, $token) = @$case;
+		mock_clear_faults();
+		mock_fault({ path_contains => '/reports/mask-story/', times => 1,
+				action => 'respond', status => 201,
+				headers => { 'Content-Type' => 'application/json' },
+				body => "{\"echo\" \"$token\"}" });
+		$r = $s->query("SELECT candidate_docs.create_candidate_story('mask-story',"
+			  . " '{\"content\": \"x\"}', NULL, '$server')", 30);
+		$client .= "$r->{out}\n$r->{err}\n";
+		like($r->{err}, qr/the response is not valid JSON\nDETAIL:  .*: ':' expected near '"\*+"'/,
+			'a response that is not JSON: an error quoting it, masked') or diag($r->{err});
+		is(join(', ', leaks($r->{err})), '', 'no key in the JSON parser\'s complaint');
+	}
 
 	my $offset = server_log_offset();
 	my $list = '{"status":"success","data":{"results":[],"next":null},"warnings":['
