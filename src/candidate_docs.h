@@ -249,6 +249,7 @@ extern char *cd_url_expand(const char *base_url, const char *path_template,
 						   const char *id);
 extern char *cd_url_resolve(const char *base, const char *ref);
 extern char *cd_url_redact(const char *url);
+extern char *cd_url_redact_text(const char *text);
 extern const char *cd_url_printable(const char *base_url, const char *url);
 extern char *cd_url_rebase(const char *base_url, const char *url);
 extern const char *cd_url_check_download(const char *url);
