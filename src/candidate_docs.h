@@ -227,6 +227,7 @@ typedef struct CdServer
 	int64		max_download_bytes;
 	int			requests_per_minute;	/* shared rate budget, 0: none */
 	int			max_inflight;	/* shared in-flight cap, 0: none */
+	char	   *ssl_ca_file;	/* the CAs to trust, or NULL: the system's */
 } CdServer;
 
 extern CdServer *cd_server_for_table(Oid foreigntableid, Oid userid);
@@ -285,6 +286,7 @@ extern CdConn *cd_get_connection(const CdServer *srv);
 extern CURL *cd_conn_take_easy(CdConn *conn);
 extern void cd_conn_return_easy(CdConn *conn, CURL *easy, bool reusable);
 extern void cd_conn_count_sockets(CURL *easy, bool *no_fd);
+extern void cd_conn_set_tls(CURL *easy, const CdServer *srv);
 extern void cd_sockets_reconcile(void);
 
 /* ----------------------------------------------------------------
