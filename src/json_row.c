@@ -276,35 +276,6 @@ value_utf8(ConvertContext *cc, CdColumn *col, int t)
 	return raw_json(doc, t);
 }
 
-/*
- * Run fn(arg), catching the data exceptions it raises (see compat.h).
- */
-bool
-cd_catch_data_error(void (*fn) (void *arg), void *arg, char **message)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	PG_TRY();
-	{
-		fn(arg);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
-			PG_RE_THROW();
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		*message = edata->message;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
 typedef struct ToServerCall
 {
 	char	   *in;
