@@ -308,6 +308,23 @@ DROP SERVER regress_kombo;
 REVOKE ALL ON regress_docs FROM regress_cd_nokey;
 DROP ROLE regress_cd_nokey;
 DROP FOREIGN TABLE regress_docs;
+
+-- IMPORT FOREIGN SCHEMA gives pg_catalog's types, whatever the importer's
+-- search_path puts first
+CREATE SCHEMA regress_lookalike;
+CREATE DOMAIN regress_lookalike.text AS int;
+CREATE DOMAIN regress_lookalike.jsonb AS int;
+CREATE DOMAIN regress_lookalike.timestamptz AS int;
+CREATE SCHEMA regress_import;
+SET search_path = regress_lookalike, pg_catalog;
+IMPORT FOREIGN SCHEMA checkr FROM SERVER regress_checkr INTO regress_import;
+RESET search_path;
+SELECT attname, atttypid::regtype AS type FROM pg_attribute
+ WHERE attrelid = 'regress_import.candidate_documents'::regclass AND attnum > 0
+ ORDER BY attnum;
+DROP SCHEMA regress_import CASCADE;
+DROP SCHEMA regress_lookalike CASCADE;
+
 DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
 DROP SERVER regress_checkr;
 DROP EXTENSION candidate_docs;
