@@ -15,6 +15,7 @@ use lib "$FindBin::Bin/lib";
 use CdTest;
 use File::Temp qw(tempdir);
 use IPC::Run ();
+use JSON::PP ();
 use Test::More;
 
 CdTest::init();
@@ -95,6 +96,26 @@ create_server(name => 'tap_tls_missing', schema => $schemas{tap_tls_missing},
 my $s = CdTest::Session->new;
 my $e44 = 'e44aa283528e6fde7d542194';
 
+# A Checkr listing of one document, with its download_uri and next_href.
+sub listing
+{
+	my ($id, $uri, $next) = @_;
+	my %doc = (id => $id, object => 'document', type => 'consent',
+		created_at => '2015-02-11T20:01:50Z', filesize => 8576,
+		filename => "$id.pdf", content_type => 'application/pdf');
+	$doc{download_uri} = $uri if $uri;
+	return JSON::PP->new->canonical->encode({ data => [ \%doc ], object => 'list',
+			next_href => $next, previous_href => undef, count => 1 });
+}
+
+# A fault rule answering requests whose target holds $path with $body.
+sub answer
+{
+	my ($path, $body, %rule) = @_;
+	return { path_contains => $path, action => 'respond', status => 200,
+		headers => { 'Content-Type' => 'application/json' }, body => $body, %rule };
+}
+
 sub requests_to
 {
 	my ($port, $since) = @_;
@@ -117,14 +138,8 @@ sub requests_to
 
 	# a download_uri on https (localhost, another origin: no credentials)
 	$since = mock_seq();
-	my $list = '{"data":[{"id":"d0000000000000000000aa01","object":"document",'
-	  . '"type":"driver_license","created_at":"2015-02-11T20:01:50Z",'
-	  . qq("download_uri":"https://localhost:$tls_port/files/checkr/d0000000000000000000aa01",)
-	  . '"filesize":8576,"filename":"dl.jpg","content_type":"image/jpeg"}],'
-	  . '"object":"list","next_href":null,"previous_href":null,"count":1}';
-	mock_fault({ path_contains => '/candidates/tls-dl/', action => 'respond',
-			status => 200, headers => { 'Content-Type' => 'application/json' },
-			body => $list });
+	mock_fault(answer('/candidates/tls-dl/', listing('d0000000000000000000aa01',
+				"https://localhost:$tls_port/files/checkr/d0000000000000000000aa01")));
 	$r = $s->query("SELECT id, length(content), md5(content) FROM"
 		  . " $schemas{tap_tls_ok}.candidate_documents WHERE candidate_id = 'tls-dl'");
 	is($r->{sqlstate}, '00000', 'a download over https works') or diag($r->{err});
@@ -166,14 +181,8 @@ for my $case (
 # a download redirected from https to http: refused, never requested
 {
 	my $since = mock_seq();
-	my $list = '{"data":[{"id":"d0000000000000000000aa02","object":"document",'
-	  . '"type":"consent","created_at":"2015-02-11T20:01:50Z",'
-	  . qq("download_uri":"https://localhost:$tls_port/files/checkr/d0000000000000000000aa02",)
-	  . '"filesize":100,"filename":"c.pdf","content_type":"application/pdf"}],'
-	  . '"object":"list","next_href":null,"previous_href":null,"count":1}';
-	mock_fault({ path_contains => '/candidates/tls-redir/', action => 'respond',
-			status => 200, headers => { 'Content-Type' => 'application/json' },
-			body => $list },
+	mock_fault(answer('/candidates/tls-redir/', listing('d0000000000000000000aa02',
+				"https://localhost:$tls_port/files/checkr/d0000000000000000000aa02")),
 		{ path_contains => '/files/checkr/d0000000000000000000aa02', times => 1,
 			action => 'respond', status => 302,
 			headers => { Location => "$plain/files/checkr/d0000000000000000000aa02" },
@@ -207,17 +216,10 @@ for my $case (
 # scheme and port (https); on another host it is refused
 {
 	my $since = mock_seq();
-	my $page = sub {
-		my ($next) = @_;
-		return '{"data":[{"id":"d0000000000000000000aa01","object":"document",'
-		  . '"type":"driver_license","created_at":"2015-02-11T20:01:50Z",'
-		  . '"filesize":8576,"filename":"dl.jpg","content_type":"image/jpeg"}],'
-		  . qq("object":"list","next_href":"$next","previous_href":null,"count":2});
-	};
-	mock_fault({ path_contains => 'tls-next/documents?per_page=100', times => 1,
-			action => 'respond', status => 200,
-			headers => { 'Content-Type' => 'application/json' },
-			body => $page->("$plain/checkr/v1/candidates/tls-next/documents?page=2&per_page=100") });
+	mock_fault(answer('tls-next/documents?per_page=100',
+			listing('d0000000000000000000aa01', undef,
+				"$plain/checkr/v1/candidates/tls-next/documents?page=2&per_page=100"),
+			times => 1));
 	my $r = $s->query("SELECT count(*) FROM $schemas{tap_tls_ok}.candidate_documents"
 		  . " WHERE candidate_id = 'tls-next'");
 	is($r->{sqlstate}, '00000', 'a next_href on http: followed') or diag($r->{err});
@@ -226,10 +228,10 @@ for my $case (
 	is(scalar(@pages), 1, 'page 2 came over https');
 
 	$since = mock_seq();
-	mock_fault({ path_contains => 'tls-next2/documents?per_page=100', times => 1,
-			action => 'respond', status => 200,
-			headers => { 'Content-Type' => 'application/json' },
-			body => $page->("http://localhost:$plain_port/checkr/v1/candidates/tls-next2/documents?page=2") });
+	mock_fault(answer('tls-next2/documents?per_page=100',
+			listing('d0000000000000000000aa01', undef,
+				"http://localhost:$plain_port/checkr/v1/candidates/tls-next2/documents?page=2"),
+			times => 1));
 	$r = $s->query("SELECT count(*) FROM $schemas{tap_tls_ok}.candidate_documents"
 		  . " WHERE candidate_id = 'tls-next2'");
 	like($r->{err}, qr/refusing to follow a next-page link to another host/,
