@@ -261,6 +261,62 @@ END $$;
 \! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
 
 --
+-- a value that does not convert: the error names the column and the
+-- object and shows the value (for attrs, the whole object), with every
+-- URL's query string redacted (a signed download_uri carries its token
+-- there), its user name and password and fragment removed
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+SELECT jsonb_build_object('path_contains', '/candidates/regress-signed-1/',
+  'action', 'respond', 'status', 200,
+  'headers', jsonb_build_object('Content-Type', 'application/json'),
+  'body', $b${"data": [{"id": "d-signed-1", "object": "document", "type": "consent",
+    "download_uri": "https://files.example.com/d-signed-1?X-Amz-Signature=regress-sig-secret&X-Amz-Expires=900#frag",
+    "filename": "consent.pdf", "filesize": 12, "note": "nul \u0000 here"}],
+  "object": "list", "next_href": null, "previous_href": null, "count": 1}$b$)::text
+  AS fault_plain \gset
+SELECT jsonb_build_object('path_contains', '/candidates/regress-signed-2/',
+  'action', 'respond', 'status', 200,
+  'headers', jsonb_build_object('Content-Type', 'application/json'),
+  'body', $b${"data": [{"id": "d-signed-2", "object": "document", "type": "consent",
+    "download_uri": "HTTPS:\/\/user:regress-pw-secret@files.example.com\/d-signed-2?sig=regress-sig-secret\u0026a=b",
+    "filename": "consent.pdf", "filesize": 12, "note": "nul \u0000 here"}],
+  "object": "list", "next_href": null, "previous_href": null, "count": 1}$b$)::text
+  AS fault_escaped \gset
+\setenv FAULT_PLAIN :fault_plain
+\setenv FAULT_ESCAPED :fault_escaped
+\! curl -s -o /dev/null -X POST "$MOCK_URL/_mock/faults" -d "$FAULT_PLAIN"
+\! curl -s -o /dev/null -X POST "$MOCK_URL/_mock/faults" -d "$FAULT_ESCAPED"
+CREATE FOREIGN TABLE regress_signed_attrs (candidate_id text, attrs jsonb)
+  SERVER regress_checkr;
+CREATE FOREIGN TABLE regress_signed_int (candidate_id text, attrs int)
+  SERVER regress_checkr;
+CREATE FOREIGN TABLE regress_signed_uri (candidate_id text, download_uri int)
+  SERVER regress_checkr;
+-- jsonb refuses \u0000: the object is shown
+SELECT attrs FROM regress_signed_attrs WHERE candidate_id = 'regress-signed-1';  -- ERROR
+SELECT attrs FROM regress_signed_attrs WHERE candidate_id = 'regress-signed-2';  -- ERROR
+-- not an integer: the object, in the message and in the type's own words
+SELECT attrs FROM regress_signed_int WHERE candidate_id = 'regress-signed-1';  -- ERROR
+SELECT attrs FROM regress_signed_int WHERE candidate_id = 'regress-signed-2';  -- ERROR
+-- the URL itself
+SELECT download_uri FROM regress_signed_uri WHERE candidate_id = 'regress-signed-1';  -- ERROR
+SELECT download_uri FROM regress_signed_uri WHERE candidate_id = 'regress-signed-2';  -- ERROR
+-- nowhere a token or a password
+SELECT q, position('regress-sig-secret' in concat(message, detail, hint)) > 0 AS token_shown,
+       position('regress-pw-secret' in concat(message, detail, hint)) > 0 AS password_shown,
+       key_shown
+  FROM (VALUES ('regress_signed_attrs', 'attrs', 1), ('regress_signed_attrs', 'attrs', 2),
+               ('regress_signed_int', 'attrs', 1), ('regress_signed_int', 'attrs', 2),
+               ('regress_signed_uri', 'download_uri', 1),
+               ('regress_signed_uri', 'download_uri', 2)) AS v(t, c, n),
+       LATERAL (SELECT format('%s.%s (%s)', t, c, n) AS q) AS l,
+       LATERAL regress_error(format('SELECT %I FROM %I WHERE candidate_id = %L',
+                                    c, t, 'regress-signed-' || n)) AS e;
+DROP FOREIGN TABLE regress_signed_attrs, regress_signed_int, regress_signed_uri;
+\! curl -s -o /dev/null -X DELETE "$MOCK_URL/_mock/faults"
+
+--
 -- Kombo warnings are not errors: the rows come, the warning goes to the
 -- server log
 --

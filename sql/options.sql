@@ -217,6 +217,40 @@ SELECT unnest(srvoptions) AS option FROM pg_foreign_server WHERE srvname = 'regr
 DROP SERVER regress_s;
 
 --
+-- ssl_ca_file (server, superusers only): an absolute path; a server that
+-- has it is altered by superusers only (test/t/tls.t uses it)
+--
+CREATE SERVER regress_s FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'checkr', ssl_ca_file '/etc/ssl/certs/ca-certificates.crt');
+ALTER SERVER regress_s OPTIONS (SET ssl_ca_file '/srv/tls/proxy-ca.pem');
+ALTER SERVER regress_s OPTIONS (SET ssl_ca_file 'proxy-ca.pem');  -- ERROR
+ALTER SERVER regress_s OPTIONS (SET ssl_ca_file '');  -- ERROR
+CREATE USER MAPPING FOR CURRENT_USER SERVER regress_s
+  OPTIONS (api_key 'k', ssl_ca_file '/srv/tls/proxy-ca.pem');  -- ERROR
+CREATE FOREIGN TABLE regress_t (id text) SERVER regress_s
+  OPTIONS (ssl_ca_file '/srv/tls/proxy-ca.pem');  -- ERROR
+-- a role that may create servers, but is no superuser
+CREATE ROLE regress_server_owner;
+GRANT USAGE ON FOREIGN DATA WRAPPER candidate_docs TO regress_server_owner;
+ALTER SERVER regress_s OWNER TO regress_server_owner;
+SET ROLE regress_server_owner;
+CREATE SERVER regress_own FOREIGN DATA WRAPPER candidate_docs
+  OPTIONS (api 'checkr', ssl_ca_file '/tmp/my-ca.pem');  -- ERROR
+CREATE SERVER regress_own FOREIGN DATA WRAPPER candidate_docs OPTIONS (api 'checkr');
+ALTER SERVER regress_own OPTIONS (ADD ssl_ca_file '/tmp/my-ca.pem');  -- ERROR
+ALTER SERVER regress_own OPTIONS (ADD timeout_ms '1000');
+-- its own server with a superuser's ssl_ca_file: no change but by a superuser
+ALTER SERVER regress_s OPTIONS (SET ssl_ca_file '/tmp/my-ca.pem');  -- ERROR
+ALTER SERVER regress_s OPTIONS (ADD timeout_ms '1000');  -- ERROR
+ALTER SERVER regress_s OPTIONS (DROP ssl_ca_file);
+RESET ROLE;
+SELECT srvname, srvoptions FROM pg_foreign_server
+ WHERE srvname IN ('regress_s', 'regress_own') ORDER BY 1;
+DROP SERVER regress_s, regress_own;
+REVOKE USAGE ON FOREIGN DATA WRAPPER candidate_docs FROM regress_server_owner;
+DROP ROLE regress_server_owner;
+
+--
 -- resource (table) and column_name (column)
 --
 CREATE SERVER regress_checkr FOREIGN DATA WRAPPER candidate_docs
@@ -274,6 +308,23 @@ DROP SERVER regress_kombo;
 REVOKE ALL ON regress_docs FROM regress_cd_nokey;
 DROP ROLE regress_cd_nokey;
 DROP FOREIGN TABLE regress_docs;
+
+-- IMPORT FOREIGN SCHEMA gives pg_catalog's types, whatever the importer's
+-- search_path puts first
+CREATE SCHEMA regress_lookalike;
+CREATE DOMAIN regress_lookalike.text AS int;
+CREATE DOMAIN regress_lookalike.jsonb AS int;
+CREATE DOMAIN regress_lookalike.timestamptz AS int;
+CREATE SCHEMA regress_import;
+SET search_path = regress_lookalike, pg_catalog;
+IMPORT FOREIGN SCHEMA checkr FROM SERVER regress_checkr INTO regress_import;
+RESET search_path;
+SELECT attname, atttypid::regtype AS type FROM pg_attribute
+ WHERE attrelid = 'regress_import.candidate_documents'::regclass AND attnum > 0
+ ORDER BY attnum;
+DROP SCHEMA regress_import CASCADE;
+DROP SCHEMA regress_lookalike CASCADE;
+
 DROP USER MAPPING FOR CURRENT_USER SERVER regress_checkr;
 DROP SERVER regress_checkr;
 DROP EXTENSION candidate_docs;

@@ -357,6 +357,36 @@ SELECT story->>'content' AS content
 SELECT path, status, idem_key FROM regress_posts(:'log') ORDER BY seq;
 \! curl -s "$MOCK_URL/_mock/stats" | python3 -c "$CREATED"
 
+--
+-- a write: refused in a read-only transaction, as INSERT is, before
+-- anything is checked or sent (a standby: test/t/readonly.t)
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+BEGIN;
+SET TRANSACTION READ ONLY;
+SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
+  '{"content": "read-only"}', 'regress-ro-1', 'regress_checkr');  -- ERROR
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT left(state, 2) AS class, state, message FROM regress_error($$
+  SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
+    '{"content": "read-only"}', 'regress-ro-2', 'regress_checkr') $$);
+-- an invalid story is refused for the same reason first
+SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5', '{}');  -- ERROR
+ROLLBACK;
+SET default_transaction_read_only = on;
+SELECT candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
+  '{"content": "read-only"}', 'regress-ro-3', 'regress_checkr');  -- ERROR
+-- a procedure's own transactions are read-only too
+DO $$BEGIN
+  PERFORM candidate_docs.create_candidate_story('af3393b7d751206c7c67b6e5',
+    '{"content": "read-only"}', 'regress-ro-4', 'regress_checkr');
+END$$;  -- ERROR
+RESET default_transaction_read_only;
+-- nothing was sent
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
+\! curl -s "$MOCK_URL/_mock/stats" | python3 -c "$CREATED"
+
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 DROP FUNCTION regress_posts(jsonb);
 \i sql/include/teardown.sql

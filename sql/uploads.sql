@@ -33,10 +33,10 @@ RETURNS SETOF record LANGUAGE sql AS $$
 $$;
 
 --
--- the bytes arrive byte for byte: 0 B, 1 B, 1 MB and 20 MB. Every byte
--- value occurs (CR, LF, "-" and NUL included, which a multipart encoder
--- must not disturb); the 0 B and 1 B files give their content type, the
--- others are detected as PDF from "%PDF-".
+-- the bytes arrive byte for byte: 1 B, 1 MB and 20 MB. Every byte value
+-- occurs (CR, LF, "-" and NUL included, which a multipart encoder must not
+-- disturb); the 1 B file gives its content type, the others are detected
+-- as PDF from "%PDF-". (0 B is refused: below.)
 --
 CREATE TEMP TABLE regress_files (filename text, content bytea, content_type text);
 INSERT INTO regress_files
@@ -45,8 +45,7 @@ SELECT f.filename,
        f.content_type
   FROM (SELECT string_agg(lpad(to_hex(i), 2, '0'), '' ORDER BY i) AS hex
           FROM generate_series(0, 255) AS i) AS b,
-       (VALUES ('empty.pdf', ''::bytea, 0, ''::bytea, 'application/pdf'),
-               ('one.png', '\x89'::bytea, 0, ''::bytea, 'image/png'),
+       (VALUES ('one.png', '\x89'::bytea, 0, ''::bytea, 'image/png'),
                ('one-mb.pdf', '\x255044462d'::bytea, 4096, '\x0d0a2d2d'::bytea, NULL),
                ('twenty-mb.pdf', '\x255044462d'::bytea, 81920, '\x2525454f460a'::bytea, NULL))
          AS f(filename, magic, blocks, tail, content_type);
@@ -129,8 +128,19 @@ VALUES ('e44aa283528e6fde7d542194', 'consent', 'cv.zip', '\x504b0304'::bytea);  
 INSERT INTO candidate_documents (candidate_id, type, filename, content)
 VALUES ('e44aa283528e6fde7d542194', 'consent', 'clip.mp4',
         '\x00000018667479706d7034320000000069736f6d'::bytea);  -- ERROR
+-- empty content, with or without its type, however the row comes: a
+-- 0-byte file is no document
 INSERT INTO candidate_documents (candidate_id, type, filename, content)
 VALUES ('e44aa283528e6fde7d542194', 'consent', 'empty.pdf', ''::bytea);  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'empty.pdf', ''::bytea,
+        'application/pdf');  -- ERROR
+INSERT INTO candidate_documents (candidate_id, type, filename, content, content_type)
+SELECT 'e44aa283528e6fde7d542194', 'consent', 'empty.pdf', decode('', 'hex'),
+       'application/pdf';  -- ERROR
+COPY candidate_documents (candidate_id, type, filename, content, content_type) FROM STDIN;  -- ERROR
+e44aa283528e6fde7d542194	consent	empty.pdf		application/pdf
+\.
 -- each required column missing from the column list ...
 INSERT INTO candidate_documents (type, filename, content)
 VALUES ('consent', 'a.pdf', '\x255044462d'::bytea);  -- ERROR
@@ -432,6 +442,22 @@ e44aa283528e6fde7d542194	consent	copied-routed.pdf	\\x255044462d312e340a
 \.
 \! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 DROP TABLE regress_parted;
+
+--
+-- refused in a read-only transaction (PostgreSQL's own rule for a write),
+-- by INSERT and COPY alike; nothing is sent
+--
+\! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+BEGIN READ ONLY;
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'ro.pdf', '\x255044462d'::bytea);  -- ERROR
+ROLLBACK;
+SET default_transaction_read_only = on;
+INSERT INTO candidate_documents (candidate_id, type, filename, content)
+VALUES ('e44aa283528e6fde7d542194', 'consent', 'ro.pdf', '\x255044462d'::bytea);  -- ERROR
+COPY candidate_documents (candidate_id, type, filename, content) FROM '/dev/null';  -- ERROR
+RESET default_transaction_read_only;
+\! curl -s "$MOCK_URL/_mock/requests" | python3 -c "$REQUESTS"
 
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
 DROP FUNCTION regress_posts(jsonb);

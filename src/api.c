@@ -99,7 +99,7 @@ static const CdApi checkr_api = {
 		{"candidate_id", "text"},
 		{"type", "text"},
 		{"filename", "text"},
-		{"filesize", "bigint"},
+		{"filesize", "int8"},
 		{"content_type", "text"},
 		{"download_uri", "text"},
 		{"created_at", "timestamptz"},

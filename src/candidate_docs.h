@@ -227,6 +227,7 @@ typedef struct CdServer
 	int64		max_download_bytes;
 	int			requests_per_minute;	/* shared rate budget, 0: none */
 	int			max_inflight;	/* shared in-flight cap, 0: none */
+	char	   *ssl_ca_file;	/* the CAs to trust, or NULL: the system's */
 } CdServer;
 
 extern CdServer *cd_server_for_table(Oid foreigntableid, Oid userid);
@@ -249,11 +250,21 @@ extern char *cd_url_expand(const char *base_url, const char *path_template,
 						   const char *id);
 extern char *cd_url_resolve(const char *base, const char *ref);
 extern char *cd_url_redact(const char *url);
+extern char *cd_url_redact_text(const char *text);
 extern const char *cd_url_printable(const char *base_url, const char *url);
 extern char *cd_url_rebase(const char *base_url, const char *url);
 extern const char *cd_url_check_download(const char *url);
 extern const char *cd_url_redirect_schemes(const char *url);
 extern void cd_check_header_value(const char *name, const char *value);
+
+/* ----------------------------------------------------------------
+ * secret.c: an API key kept out of messages and the log
+ * ----------------------------------------------------------------
+ */
+extern void cd_secret_mask(const char *key, char *text, size_t len);
+extern void cd_secret_mask_tail(const char *key, char *text, size_t len);
+extern char *cd_secret_masked(const char *key, const char *text);
+extern size_t cd_secret_reach(const char *key);
 
 /* ----------------------------------------------------------------
  * connection.c: a curl multi handle per user mapping, kept for reuse
@@ -275,6 +286,7 @@ extern CdConn *cd_get_connection(const CdServer *srv);
 extern CURL *cd_conn_take_easy(CdConn *conn);
 extern void cd_conn_return_easy(CdConn *conn, CURL *easy, bool reusable);
 extern void cd_conn_count_sockets(CURL *easy, bool *no_fd);
+extern void cd_conn_set_tls(CURL *easy, const CdServer *srv);
 extern void cd_sockets_reconcile(void);
 
 /* ----------------------------------------------------------------

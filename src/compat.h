@@ -5,7 +5,8 @@
  *		  and tested on (15, 17 and 18), each difference defined once.
  *
  * The callers read the same on every major; every PG_VERSION_NUM test of
- * the extension is in this file.  Included by candidate_docs.h.
+ * the extension is in this file.  Included by candidate_docs.h.  It calls
+ * nothing but PostgreSQL: no module of the extension.
  *
  *-------------------------------------------------------------------------
  */
@@ -156,10 +157,34 @@ cd_create_foreignscan_path(PlannerInfo *root, RelOptInfo *rel,
 /*
  * Run fn(arg); a data exception (SQLSTATE class 22) it raises returns
  * false with its message in *message (palloc'd in the caller's context),
- * any other error is thrown.  Defined in json_row.c.
+ * any other error is thrown.  What 16's soft errors do for an input
+ * function, for 15 and for calls that have none (encoding conversion).
  */
-extern bool cd_catch_data_error(void (*fn) (void *arg), void *arg,
-								char **message);
+static inline bool
+cd_catch_data_error(void (*fn) (void *arg), void *arg, char **message)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*message = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
 
 #if PG_VERSION_NUM < 160000
 typedef struct CdInputCall

@@ -132,6 +132,23 @@ cd_conn_count_sockets(CURL *easy, bool *no_fd)
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, NULL);
 }
 
+/*
+ * TLS for easy: certificates and host names always verified, against the
+ * server's ssl_ca_file alone when it has one (a corporate TLS proxy's CA,
+ * say), else against the system's CAs.  Downloads use it too.
+ */
+void
+cd_conn_set_tls(CURL *easy, const CdServer *srv)
+{
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (srv->ssl_ca_file)
+	{
+		curl_easy_setopt(easy, CURLOPT_CAINFO, srv->ssl_ca_file);
+		curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+	}
+}
+
 static void conn_invalidate_callback(Datum arg, int cacheid, uint32 hashvalue);
 
 /*

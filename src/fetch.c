@@ -564,7 +564,7 @@ stream_set_next(CdFetch *fetch, CdStream *stream, const char *link, const char *
 	MemoryContextSwitchTo(old);
 }
 
-/* Send the API's warnings (Kombo "warnings") to the server log. */
+/* Send the API's warnings (Kombo "warnings") to the server log, key masked. */
 static void
 log_warnings(CdFetch *fetch, CdStream *stream, const CdJsonDoc *doc, int warnings)
 {
@@ -577,6 +577,8 @@ log_warnings(CdFetch *fetch, CdStream *stream, const CdJsonDoc *doc, int warning
 	{
 		char	   *msg = cd_json_strdup(doc, cd_json_get(doc, t, "message"));
 
+		if (msg)
+			cd_secret_mask(fetch->srv->api_key, msg, strlen(msg));
 		ereport(LOG,
 				(errmsg("%s API warning for candidate \"%s\": %s",
 						fetch->api->name, stream->listing->candidate_id,

@@ -29,7 +29,6 @@
 
 #include <time.h>
 
-#include "common/base64.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/wait_event.h"
@@ -389,8 +388,7 @@ set_common_options(CdRequest *req, CURL *easy)
 					 (long) CURLPROTO_HTTPS :
 					 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	cd_conn_set_tls(easy, srv);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -793,38 +791,28 @@ cd_request_ok(const CdRequest *req)
 
 #define CD_BODY_START_BYTES 200
 
-/* Replace every occurrence of secret in buf with asterisks. */
-static void
-mask_secret(StringInfo buf, const char *secret)
-{
-	size_t		len = secret ? strlen(secret) : 0;
-	char	   *p;
-
-	if (len == 0)
-		return;
-	while ((p = strstr(buf->data, secret)) != NULL)
-		memset(p, '*', len);
-}
-
 /*
  * The first bytes of a response body, for a message: printable ASCII,
  * other bytes as "?", runs of white space as one space, and the API key
- * (plain or as the Basic credentials) masked, in case a server echoes the
- * request.
+ * masked (secret.c), in case a server echoes the request.  The key is
+ * masked before the cut, in as much beyond it as a form of the key can
+ * reach, so that a key the cut splits is masked whole; what the cut leaves
+ * of the start of one is masked too.
  */
 static void
 append_body_start(const CdServer *srv, const CdRequest *req, StringInfo detail)
 {
-	StringInfoData buf;
-	char	   *cred = psprintf("%s:", srv->api_key);
-	int			enclen = pg_b64_enc_len(strlen(cred));
-	char	   *basic = palloc0(enclen + 1);
 	size_t		n = Min(req->resp_len, CD_BODY_START_BYTES);
+	size_t		masked = Min(req->resp_len, n + cd_secret_reach(srv->api_key));
+	char	   *raw = palloc(masked + 1);
+	StringInfoData buf;
 
+	memcpy(raw, req->resp, masked);
+	cd_secret_mask(srv->api_key, raw, masked);
 	initStringInfo(&buf);
 	for (size_t i = 0; i < n; i++)
 	{
-		unsigned char c = (unsigned char) req->resp[i];
+		unsigned char c = (unsigned char) raw[i];
 
 		if (isspace(c))
 		{
@@ -836,12 +824,13 @@ append_body_start(const CdServer *srv, const CdRequest *req, StringInfo detail)
 	}
 	if (buf.len > 0 && buf.data[buf.len - 1] == ' ')
 		buf.data[--buf.len] = '\0';
-	if (pg_b64_encode((const void *) cred, strlen(cred), basic, enclen) > 0)
-		mask_secret(&buf, basic);
-	mask_secret(&buf, srv->api_key);
+	if (req->resp_len > n)
+		cd_secret_mask_tail(srv->api_key, buf.data, buf.len);
 	appendStringInfo(detail, " The response is not an error of the %s API; it begins: \"%s%s\".",
 					 srv->api->name, buf.data,
-					 req->resp_len > CD_BODY_START_BYTES ? "..." : "");
+					 req->resp_len > n ? "..." : "");
+	pfree(raw);
+	pfree(buf.data);
 }
 
 /* Is url one of the API's own, under base_url (not a file download)? */
@@ -921,6 +910,8 @@ cd_request_error(const CdTransfer *xfer, const CdRequest *req, const char *what)
 	}
 	if (req->attempts > 1 && req->curl_code != CURLE_OK)
 		appendStringInfo(&detail, " (after %d attempts)", req->attempts);
+	/* the API's words and libcurl's may quote what the server echoed */
+	cd_secret_mask(xfer->srv->api_key, detail.data, detail.len);
 
 	ereport(ERROR,
 			(errcode(code),
@@ -945,12 +936,14 @@ cd_request_json(const CdTransfer *xfer, const CdRequest *req, const char *what)
 	json_t	   *root;
 
 	root = json_loadb(req->resp ? req->resp : "", req->resp_len, 0, &jerr);
+	/* jansson's complaint quotes the input, maybe cut: mask the key */
 	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 				 errmsg("%s: the response is not valid JSON", what),
 				 errdetail_internal("HTTP status %ld, %zu bytes: %s at position %d.",
-									req->status, req->resp_len, jerr.text,
+									req->status, req->resp_len,
+									cd_secret_masked(xfer->srv->api_key, jerr.text),
 									jerr.position),
 				 errcontext("%s %s", req->method, cd_url_printable(xfer->srv->base_url, req->url))));
 	return root;

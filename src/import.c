@@ -101,8 +101,9 @@ table_command(ImportForeignSchemaStmt *stmt, ForeignServer *server,
 					 quote_identifier(stmt->local_schema),
 					 quote_identifier(api->resource));
 
+	/* the types are pg_catalog's whatever the importer's search_path */
 	for (int i = 0; i < api->ncolumns; i++)
-		appendStringInfo(&buf, "%s  %s %s",
+		appendStringInfo(&buf, "%s  %s pg_catalog.%s",
 						 i > 0 ? ",\n" : "",
 						 quote_identifier(api->columns[i].name),
 						 api->columns[i].type);

@@ -115,7 +115,8 @@ to_server(char *s, size_t len)
  * UTF-8 text from a response, for a message: as it is in a UTF-8
  * database; elsewhere with every non-ASCII character written \uXXXX, as
  * in JSON, so that a character the database encoding lacks cannot make
- * the message itself fail.
+ * the message itself fail.  URLs in it are redacted (a signed download
+ * URL carries its token in the query).
  */
 static char *
 message_text(const char *s)
@@ -123,7 +124,7 @@ message_text(const char *s)
 	StringInfoData buf;
 
 	if (GetDatabaseEncoding() == PG_UTF8)
-		return pstrdup(s);
+		return cd_url_redact_text(s);
 	initStringInfo(&buf);
 	while (*s)
 	{
@@ -144,7 +145,7 @@ message_text(const char *s)
 		else
 			appendStringInfo(&buf, "\\u%04x", cp);
 	}
-	return buf.data;
+	return cd_url_redact_text(buf.data);
 }
 
 /*
@@ -275,35 +276,6 @@ value_utf8(ConvertContext *cc, CdColumn *col, int t)
 	return raw_json(doc, t);
 }
 
-/*
- * Run fn(arg), catching the data exceptions it raises (see compat.h).
- */
-bool
-cd_catch_data_error(void (*fn) (void *arg), void *arg, char **message)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	PG_TRY();
-	{
-		fn(arg);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
-			PG_RE_THROW();
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		*message = edata->message;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
 typedef struct ToServerCall
 {
 	char	   *in;
@@ -360,13 +332,14 @@ input_value(ConvertContext *cc, CdColumn *col, char *text, bool from_api)
 					   &result, &message))
 		return result;
 	att = TupleDescAttr(cc->map->tupdesc, cc->attidx);
+	/* the type's message may quote the value, URLs and all */
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 			 errmsg("invalid value for column \"%s\" in %s \"%s\": \"%s\"",
 					NameStr(att->attname), cc->map->api->object_noun,
 					cd_json_object_id(cc->doc, cc->obj),
 					from_api ? message_text(text) : text),
-			 errdetail_internal("%s", message)));
+			 errdetail_internal("%s", from_api ? cd_url_redact_text(message) : message)));
 	return (Datum) 0;			/* keep the compiler quiet */
 }
 

@@ -6,8 +6,9 @@
  * Each row is one multipart POST (fields "type" and "file") with its own
  * Idempotency-Key, kept across retries, so a retried upload is created
  * once.  The columns' types are checked when the table is opened;
- * everything else before a request is sent: the required columns, the
- * document type, and the content type (given, or detected from the bytes).
+ * everything else before a request is sent: the required columns (none
+ * empty, content included), the document type, and the content type
+ * (given, or detected from the bytes).
  * RETURNING gives the fields of the document the API created.  UPDATE,
  * DELETE, ON CONFLICT, and INSERT into a table whose API takes no uploads,
  * are refused at plan time.
@@ -392,6 +393,17 @@ row_text(CdModifyState *st, TupleTableSlot *slot, int f, bool required)
 	return s;
 }
 
+pg_noreturn static void empty_column(CdModifyState *st, int f);
+
+static void
+empty_column(CdModifyState *st, int f)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" must not be empty to upload a document to \"%s\"",
+					upload_fields[f], st->relname)));
+}
+
 /* A required string that must not be empty either. */
 static char *
 row_nonempty_text(CdModifyState *st, TupleTableSlot *slot, int f)
@@ -399,10 +411,7 @@ row_nonempty_text(CdModifyState *st, TupleTableSlot *slot, int f)
 	char	   *s = row_text(st, slot, f, true);
 
 	if (s[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" must not be empty to upload a document to \"%s\"",
-						upload_fields[f], st->relname)));
+		empty_column(st, f);
 	return s;
 }
 
@@ -442,6 +451,8 @@ upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
 	*content = DatumGetByteaPP(d);
 	parts->data = VARDATA_ANY(*content);
 	parts->len = VARSIZE_ANY_EXHDR(*content);
+	if (parts->len == 0)
+		empty_column(st, UP_CONTENT);
 
 	parts->content_type = row_text(st, slot, UP_CONTENT_TYPE, false);
 	if (parts->content_type == NULL &&

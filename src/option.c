@@ -48,6 +48,7 @@ static const CdOption cd_options[] = {
 	{"max_download_bytes", ForeignServerRelationId},
 	{"requests_per_minute", ForeignServerRelationId},
 	{"max_inflight", ForeignServerRelationId},
+	{"ssl_ca_file", ForeignServerRelationId},
 	{"api_key", UserMappingRelationId},
 	{"integration_id", UserMappingRelationId},
 	{"resource", ForeignTableRelationId},
@@ -85,6 +86,7 @@ static void check_not_empty(const char *name, const char *value);
 static void check_api(const char *value);
 static void check_base_url(const char *value);
 static void check_resource(const char *value);
+static void check_ssl_ca_file(const char *value);
 static const CdIntOption *int_option_def(const char *keyword);
 static int64 parse_int_option(const CdIntOption *opt, const char *value);
 static int64 int_option(List *options, const char *keyword);
@@ -204,6 +206,8 @@ check_option_value(DefElem *def)
 		check_base_url(value);
 	else if (strcmp(name, "resource") == 0)
 		check_resource(value);
+	else if (strcmp(name, "ssl_ca_file") == 0)
+		check_ssl_ca_file(value);
 	else if (strcmp(name, "api_key") == 0 ||
 			 strcmp(name, "integration_id") == 0)
 	{
@@ -274,6 +278,30 @@ check_resource(const char *value)
 			 errmsg("invalid value for option \"%s\": \"%s\"",
 					"resource", value),
 			 errhint("Valid values are: %s.", buf.data)));
+}
+
+/*
+ * ssl_ca_file names a file the server process reads, and decides which
+ * certificates are trusted: superusers only, as file_fdw's filename.  The
+ * validator sees every option of the server, so a server that has it is
+ * altered by superusers only (as postgres_fdw's password_required).  An
+ * absolute path, since relative ones would depend on the data directory.
+ */
+static void
+check_ssl_ca_file(const char *value)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to set option \"%s\"", "ssl_ca_file"),
+				 errdetail("Only superusers may set option \"%s\", or alter a server that has it.",
+						   "ssl_ca_file")));
+	check_not_empty("ssl_ca_file", value);
+	if (!is_absolute_path(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", "ssl_ca_file", value),
+				 errdetail("The path must be absolute.")));
 }
 
 /* The integer option named keyword, or NULL if it is not one. */
@@ -405,6 +433,7 @@ build_server(ForeignServer *server, Oid userid)
 	CdServer   *srv = (CdServer *) palloc0(sizeof(CdServer));
 	const char *base_url = option_value(server->options, "base_url");
 	const char *integration_id = option_value(um->options, "integration_id");
+	const char *value;
 	size_t		len;
 
 	srv->serverid = server->serverid;
@@ -438,6 +467,8 @@ build_server(ForeignServer *server, Oid userid)
 	srv->max_inflight = (int) int_option(server->options, "max_inflight");
 	if (srv->max_inflight < 0)
 		srv->max_inflight = srv->api->default_max_inflight;
+	if ((value = option_value(server->options, "ssl_ca_file")) != NULL)
+		srv->ssl_ca_file = pstrdup(value);
 	return srv;
 }
 
@@ -466,14 +497,18 @@ cd_server_by_name(const char *servername, Oid userid)
 	ForeignServer *server = GetForeignServerByName(servername, false);
 	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
 	AclResult	aclresult;
-	FmgrInfo	handler;
 
 	aclresult = cd_server_aclcheck(server->serverid, userid, ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	if (OidIsValid(fdw->fdwhandler))
-		fmgr_info(fdw->fdwhandler, &handler);
-	if (!OidIsValid(fdw->fdwhandler) || handler.fn_addr != candidate_docs_fdw_handler)
+
+	/*
+	 * Ask the wrapper's handler for its routines rather than compare the
+	 * handler's address: a handler with a SET clause (the fixed search_path)
+	 * is called through fmgr_security_definer.
+	 */
+	if (!OidIsValid(fdw->fdwhandler) ||
+		GetFdwRoutine(fdw->fdwhandler)->GetForeignRelSize != cdGetForeignRelSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("server \"%s\" is not a candidate_docs server",

@@ -4,6 +4,8 @@
  *		  candidate_docs.create_candidate_story(): validate a story, POST it
  *		  to Checkr with an idempotency key, return what Checkr created.
  *
+ * It is a write: refused, as INSERT is, in a read-only transaction and on
+ * a standby (where every transaction is read-only).
  * Everything is checked (story_check.c) before a request is sent.  The
  * Idempotency-Key is the caller's (so that a re-run job replays instead of
  * creating a second story) or a fresh UUID, and stays the same across
@@ -122,11 +124,14 @@ post_story(CdServer *srv, const char *report_id, char *body, char *key)
 Datum
 candidate_docs_create_candidate_story(PG_FUNCTION_ARGS)
 {
-	char	   *report_id = text_arg(fcinfo, 0, "report_id");
+	char	   *report_id;
 	char	   *key;
 	char	   *body;
 	CdServer   *srv;
 
+	/* a write, refused where INSERT is: read-only transactions, standbys */
+	PreventCommandIfReadOnly("create_candidate_story()");
+	report_id = text_arg(fcinfo, 0, "report_id");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

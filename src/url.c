@@ -384,6 +384,82 @@ redact_by_hand(const char *url)
 	return buf.data;
 }
 
+/* Does an http or https URL start at s ("://" maybe JSON-escaped)? */
+static bool
+url_starts(const char *s)
+{
+	if (pg_strncasecmp(s, "http", 4) != 0)
+		return false;
+	s += 4;
+	if (*s == 's' || *s == 'S')
+		s++;
+	return strncmp(s, "://", 3) == 0 || strncmp(s, ":\\/\\/", 5) == 0;
+}
+
+/* Does c end a URL written in text, JSON or HTML? */
+static bool
+url_char_ends(char c)
+{
+	return (unsigned char) c <= ' ' || c == 0x7f || c == '"' || c == '\'' ||
+		c == '<' || c == '>' || c == '`';
+}
+
+/*
+ * Where the URL at url ends, skipping characters escaped with a backslash
+ * (JSON's "\/"), and stopping early at any of stops.
+ */
+static const char *
+url_scan(const char *url, const char *stops)
+{
+	const char *p = url;
+
+	while (*p && !url_char_ends(*p) && strchr(stops, *p) == NULL)
+		p += (p[0] == '\\' && p[1] != '\0') ? 2 : 1;
+	return p;
+}
+
+/*
+ * text (an API object, a value, a message quoting one) with every http(s)
+ * URL in it redacted as cd_url_redact does: user name and password and
+ * fragment removed, query replaced by "REDACTED", since a signed download
+ * URL carries its token there.  Result is palloc'd.
+ */
+char *
+cd_url_redact_text(const char *text)
+{
+	StringInfoData buf;
+	const char *p = text;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		const char *url = p;
+		const char *host;
+		const char *end;
+
+		while (*url && !url_starts(url))
+			url++;
+		appendBinaryStringInfo(&buf, p, url - p);
+		if (*url == '\0')
+			break;
+		/* after "scheme:", "//" or JSON's "\/\/" */
+		host = strchr(url, ':') + 1;
+		host += (host[0] == '/') ? 2 : 4;
+		appendBinaryStringInfo(&buf, url, host - url);
+		/* a user name and password end at the authority's last "@" */
+		for (const char *a = host;
+			 *a && !url_char_ends(*a) && strchr("/?#\\", *a) == NULL; a++)
+			if (*a == '@')
+				host = a + 1;
+		end = url_scan(host, "?#");
+		appendBinaryStringInfo(&buf, host, end - host);
+		if (*end == '?')
+			appendStringInfoString(&buf, "?" CD_URL_REDACTED);
+		p = url_scan(end, "");
+	}
+	return buf.data;
+}
+
 /*
  * url as an error message shows it: whole when it is one of the API's own
  * (it starts with base_url, which has neither credentials nor a query, and

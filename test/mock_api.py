@@ -9,6 +9,10 @@ fault injection, runtime configuration).  Standard library only.
 Usage:
     mock_api.py [--host 127.0.0.1] [--port 0] [--port-file FILE] [--latency-ms N]
                 [--rate-limit N] [--rate-window S] [--max-inflight N] [--enforce-limits]
+                [--tls-cert PEM --tls-key PEM [--tls-port-file FILE]]
+
+With --tls-cert the same endpoints are also served over HTTPS on a port of
+their own, written to --tls-port-file (before the --port-file).
 
 The bound port is printed on stdout and, with --port-file, written to FILE
 (atomically).  Credentials: Checkr "Basic base64(test_checkr_key:)" plus a
@@ -1502,6 +1506,24 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+def start_tls(args):
+    """A second listener, HTTPS, with the same state, log and faults."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    tls = Server((args.host, 0), Handler)
+    # the handshake happens in the handler's thread (a refused one just
+    # closes that connection)
+    tls.socket = ctx.wrap_socket(tls.socket, server_side=True,
+                                 do_handshake_on_connect=False)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    if args.tls_port_file:
+        tmp = "%s.tmp.%d" % (args.tls_port_file, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % tls.server_address[1])
+        os.replace(tmp, args.tls_port_file)
+
+
 def main():
     global STATE
     ap = argparse.ArgumentParser(description="Mock Checkr/Kombo API server")
@@ -1513,6 +1535,9 @@ def main():
     ap.add_argument("--rate-window", type=int, default=60)
     ap.add_argument("--max-inflight", type=int, default=30)
     ap.add_argument("--enforce-limits", action="store_true")
+    ap.add_argument("--tls-cert", help="also serve HTTPS with this PEM certificate")
+    ap.add_argument("--tls-key", help="the certificate's PEM key")
+    ap.add_argument("--tls-port-file", help="where to write the HTTPS port")
     args = ap.parse_args()
 
     def on_term(signum, frame):
@@ -1533,6 +1558,8 @@ def main():
     for integration, cid in KOMBO_FIXED:
         kombo_attachments(integration, cid, args.host)
 
+    if args.tls_cert:
+        start_tls(args)
     if args.port_file:
         tmp = "%s.tmp.%d" % (args.port_file, os.getpid())
         with open(tmp, "w") as f:
