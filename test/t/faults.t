@@ -435,7 +435,9 @@ for my $key (undef, 'tap-faults-story-key-1')
 # closes the connection without one: an empty reply for the upload, a reset
 # for the story).  The retry carries the same Idempotency-Key, the API
 # replays the first answer (a key with another body would be refused), and
-# exactly one document or story exists.
+# exactly one document or story exists.  Each runs in a new backend, whose
+# first request opens a new connection (libcurl re-sends by itself, headers
+# and all, a request whose reused connection died).
 sub posts_to
 {
 	my ($since, $path) = @_;
@@ -449,7 +451,8 @@ sub posts_to
 	my $since = mock_seq();
 	mock_fault({ path_contains => "/candidates/$cand/documents", method => 'POST',
 			times => 1, action => 'drop' });
-	my $r = $s->query("INSERT INTO ${S}_retry.candidate_documents"
+	my $fresh = CdTest::Session->new;		# no connection to reuse
+	my $r = $fresh->query("INSERT INTO ${S}_retry.candidate_documents"
 		  . " (candidate_id, type, filename, content, content_type)"
 		  . " VALUES ('$cand', 'consent', 'lost-answer.pdf',"
 		  . " '\\x255044462d312e340a2525454f460a'::bytea, 'application/pdf')"
@@ -465,9 +468,10 @@ sub posts_to
 	  or diag(explain \@keys);
 	is(mock_stats()->{documents_created} - $before->{documents_created}, 1,
 		'upload whose answer was lost: one document created');
-	$r = $s->query("SELECT count(*) FROM ${S}_retry.candidate_documents"
+	$r = $fresh->query("SELECT count(*) FROM ${S}_retry.candidate_documents"
 		  . " WHERE candidate_id = '$cand' AND filename = 'lost-answer.pdf'");
 	is($r->{out}, "1\n", 'upload whose answer was lost: the candidate has it once');
+	$fresh->close;
 	mock_clear_faults();
 }
 
@@ -477,7 +481,8 @@ sub posts_to
 	my $since = mock_seq();
 	mock_fault({ path_contains => "/reports/$report/candidate_stories", method => 'POST',
 			times => 1, action => 'drop', rst => JSON::PP::true });
-	my $r = $s->query("SELECT candidate_docs.create_candidate_story('$report',"
+	my $fresh = CdTest::Session->new;		# no connection to reuse
+	my $r = $fresh->query("SELECT candidate_docs.create_candidate_story('$report',"
 		  . " '{\"content\": \"lost answer\"}', NULL, 'tap_f_retry') ->> 'content'");
 	is($r->{sqlstate}, '00000', 'story whose answer was lost: no error') or diag($r->{err});
 	is($r->{out}, "lost answer\n", 'story whose answer was lost: the created story');
@@ -490,6 +495,7 @@ sub posts_to
 	  or diag(explain \@keys);
 	is(mock_stats()->{stories_created} - $before->{stories_created}, 1,
 		'story whose answer was lost: one story created');
+	$fresh->close;
 	mock_clear_faults();
 }
 
