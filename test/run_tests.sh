@@ -14,12 +14,19 @@
 #  6. the cluster and the mock are stopped, whatever happened
 #  7. test/fuzz/run.sh runs each libFuzzer target for FUZZ_SECONDS (default
 #     15 here; 0 skips)
+# Beside steps 4-5, test/mock_selftest.sh exercises the mock API on its own
+# (every route and fault); its failures count as a failed test. TESTS=...
+# leaves it out unless it names mock_selftest.
 #
 # SANITIZE=1 (`make test-asan`): step 2 is test/sanitize.sh instead, which
 # builds a copy of the tree with ASan and UBSan and installs it into a private
 # copy of the PostgreSQL installation; steps 3-6 run in that copy, with the
 # server started under the ASan runtime, and any sanitizer report is a
 # failure. Step 7 is left out.
+#
+# Under SANITIZE=1 and CASSERT=1 the server log of every cluster a test
+# starts of its own (test/cluster.sh copies each log to CLUSTER_LOG_DIR when
+# the cluster stops) is checked as the main one is.
 #
 # CASSERT=1 (`make test-cassert`): step 2 is test/cassert.sh instead, which
 # builds (once, then reuses from a cache outside the checkout) PostgreSQL with
@@ -70,6 +77,11 @@ else
 		die "make install failed"
 fi
 export PG_CONFIG
+if [ "$sanitize" = 1 ] || [ "$cassert" = 1 ]; then
+	CLUSTER_LOG_DIR=${SANITIZE_DIR:-${CASSERT_DIR:-}}/server_logs
+	mkdir -p "$CLUSTER_LOG_DIR" || die "cannot create $CLUSTER_LOG_DIR"
+	export CLUSTER_LOG_DIR
+fi
 
 stop_all() {
 	bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
@@ -94,15 +106,25 @@ fi
 shopt -s nullglob
 regress=(sql/*.sql)
 tap=(test/t/*.t test/t/*.pl)
+selftest=1
 if [ -n "${TESTS:-}" ]; then
-	regress=() tap=()
+	regress=() tap=() selftest=0
 	for t in $TESTS; do
 		case $t in
+		mock_selftest) selftest=1 ;;
 		*.t | *.pl) [ -f "test/$t" ] || die "no TAP test test/$t"; tap+=("test/$t") ;;
 		*) [ -f "sql/$t.sql" ] || die "no pg_regress test sql/$t.sql"; regress+=("sql/$t.sql") ;;
 		esac
 	done
 fi
+# the mock's self-test starts a mock of its own: it runs beside the tests
+selftest_pid=
+if [ "$selftest" = 1 ]; then
+	selftest_out=$(mktemp /tmp/candidate_docs_selftest.XXXXXX)
+	bash test/mock_selftest.sh >"$selftest_out" 2>&1 &
+	selftest_pid=$!
+fi
+
 if [ ${#regress[@]} -gt 0 ]; then
 	names=$(printf '%s\n' "${regress[@]}" | sed 's|^sql/||; s|\.sql$||' | sort | tr '\n' ' ')
 	if ! make PG_CONFIG="$PG_CONFIG" installcheck REGRESS="$names" \
@@ -130,6 +152,17 @@ else
 	say "no TAP tests in test/t/"
 fi
 
+if [ -n "$selftest_pid" ]; then
+	if wait "$selftest_pid"; then
+		say "mock self-test ... ok ($(tail -n 1 "$selftest_out"))"
+	else
+		failed=1
+		say "mock self-test ... FAILED"
+		grep -v '^mock on port' "$selftest_out" >&2
+	fi
+	rm -f "$selftest_out"
+fi
+
 if [ "$failed" -ne 0 ]; then
 	say "==== server log (last 100 lines) ===="
 	tail -n 100 "$PG_SERVER_LOG" >&2
@@ -138,16 +171,20 @@ fi
 # the cluster is stopped before the sanitizer reports are read (a process
 # may report as it exits) and before fuzzing, which needs no cluster
 trap - EXIT
-[ "$sanitize" = 1 ] && cp "$PG_SERVER_LOG" "$SANITIZE_DIR/server.log"
-[ "$cassert" = 1 ] && cp "$PG_SERVER_LOG" "$CASSERT_DIR/server.log"
 bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
 [ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
+# the main cluster's log and those of the clusters tests started
+server_logs=("${CLUSTER_LOG_DIR:-/nonexistent}"/*.log)
+if [ "$sanitize" = 1 ] || [ "$cassert" = 1 ]; then
+	say "server logs checked: ${#server_logs[@]}"
+	[ ${#server_logs[@]} -gt 0 ] || { say "no server log was kept"; failed=1; }
+fi
 if [ "$sanitize" = 1 ]; then
-	bash test/sanitize.sh check "$SANITIZE_DIR" "$SANITIZE_DIR/server.log" || failed=1
+	bash test/sanitize.sh check "$SANITIZE_DIR" "${server_logs[@]}" || failed=1
 	bash test/sanitize.sh clean "$SANITIZE_DIR"
 	target="make test-asan"
 elif [ "$cassert" = 1 ]; then
-	bash test/cassert.sh check "$CASSERT_DIR/server.log" || failed=1
+	bash test/cassert.sh check "${server_logs[@]}" || failed=1
 	bash test/cassert.sh clean "$CASSERT_DIR"
 	target="make test-cassert"
 else
