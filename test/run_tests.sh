@@ -147,7 +147,8 @@ if [ ${#tap[@]} -gt 0 ]; then
 	fi
 	export PERL5LIB="$REPO_ROOT/test/t/lib${PERL5LIB:+:$PERL5LIB}"
 	export PATH="$PG_BINDIR:$PATH"
-	(cd test && prove -f "${tap[@]}") || failed=1
+	# --directives: each skipped subtest is shown ("ok N # skip why"), for .ci/run
+	(cd test && prove -f --directives "${tap[@]}") || failed=1
 else
 	say "no TAP tests in test/t/"
 fi
