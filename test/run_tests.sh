@@ -14,9 +14,11 @@
 #  6. the cluster and the mock are stopped, whatever happened
 #  7. test/fuzz/run.sh runs each libFuzzer target for FUZZ_SECONDS (default
 #     15 here; 0 skips)
-# Beside steps 4-5, test/mock_selftest.sh exercises the mock API on its own
-# (every route and fault); its failures count as a failed test. TESTS=...
-# leaves it out unless it names mock_selftest.
+# Beside steps 4-5 run test/mock_selftest.sh, which exercises the mock API on
+# its own (every route and fault), and the TAP files of test/bg/, which wait
+# long (a minute) on a cluster and mock of their own; their failures count
+# as failed tests. TESTS=... leaves them out unless it names them
+# (mock_selftest, bg/retry_cap.t).
 #
 # SANITIZE=1 (`make test-asan`): step 2 is test/sanitize.sh instead, which
 # builds a copy of the tree with ASan and UBSan and installs it into a private
@@ -106,12 +108,14 @@ fi
 shopt -s nullglob
 regress=(sql/*.sql)
 tap=(test/t/*.t test/t/*.pl)
+bg=(test/bg/*.t)
 selftest=1
 if [ -n "${TESTS:-}" ]; then
-	regress=() tap=() selftest=0
+	regress=() tap=() bg=() selftest=0
 	for t in $TESTS; do
 		case $t in
 		mock_selftest) selftest=1 ;;
+		bg/*.t) [ -f "test/$t" ] || die "no TAP test test/$t"; bg+=("test/$t") ;;
 		*.t | *.pl) [ -f "test/$t" ] || die "no TAP test test/$t"; tap+=("test/$t") ;;
 		*) [ -f "sql/$t.sql" ] || die "no pg_regress test sql/$t.sql"; regress+=("sql/$t.sql") ;;
 		esac
@@ -123,6 +127,13 @@ if [ "$selftest" = 1 ]; then
 	selftest_out=$(mktemp /tmp/candidate_docs_selftest.XXXXXX)
 	bash test/mock_selftest.sh >"$selftest_out" 2>&1 &
 	selftest_pid=$!
+fi
+bg_pid=
+if [ ${#bg[@]} -gt 0 ]; then
+	bg_out=$(mktemp /tmp/candidate_docs_bg.XXXXXX)
+	(cd test && PERL5LIB="$REPO_ROOT/test/t/lib${PERL5LIB:+:$PERL5LIB}" \
+		PATH="$PG_BINDIR:$PATH" prove -f --directives "${bg[@]#test/}") >"$bg_out" 2>&1 &
+	bg_pid=$!
 fi
 
 if [ ${#regress[@]} -gt 0 ]; then
@@ -162,6 +173,11 @@ if [ -n "$selftest_pid" ]; then
 		grep -v '^mock on port' "$selftest_out" >&2
 	fi
 	rm -f "$selftest_out"
+fi
+if [ -n "$bg_pid" ]; then
+	wait "$bg_pid" || failed=1
+	cat "$bg_out"
+	rm -f "$bg_out"
 fi
 
 if [ "$failed" -ne 0 ]; then
