@@ -438,66 +438,53 @@ for my $key (undef, 'tap-faults-story-key-1')
 # exactly one document or story exists.  Each runs in a new backend, whose
 # first request opens a new connection (libcurl re-sends by itself, headers
 # and all, a request whose reused connection died).
-sub posts_to
+# One such case: the POST to $c{path} is dropped after creation (a reset
+# with rst), $c{sql} runs in a new backend and must return $c{out}; $c{counter}
+# of the mock's stats grows by one.
+sub lost_answer_case
 {
-	my ($since, $path) = @_;
-	return grep { $_->{method} eq 'POST' && index($_->{raw_path}, $path) >= 0 }
+	my (%c) = @_;
+	my $what = $c{what};
+	my $before = mock_stats();
+	my $since = mock_seq();
+	mock_fault({ path_contains => $c{path}, method => 'POST', times => 1,
+			action => 'drop', rst => $c{rst} ? JSON::PP::true : JSON::PP::false });
+	my $fresh = CdTest::Session->new;		# no connection to reuse
+	my $r = $fresh->query($c{sql});
+	is($r->{sqlstate}, '00000', "$what whose answer was lost: no error") or diag($r->{err});
+	is($r->{out}, $c{out}, "$what whose answer was lost: the created $what");
+	my @posts = grep { $_->{method} eq 'POST' && index($_->{raw_path}, $c{path}) >= 0 }
 	  @{ mock_requests($since) };
-}
-
-{
-	my $cand = 'fx-e01';
-	my $before = mock_stats();
-	my $since = mock_seq();
-	mock_fault({ path_contains => "/candidates/$cand/documents", method => 'POST',
-			times => 1, action => 'drop' });
-	my $fresh = CdTest::Session->new;		# no connection to reuse
-	my $r = $fresh->query("INSERT INTO ${S}_retry.candidate_documents"
-		  . " (candidate_id, type, filename, content, content_type)"
-		  . " VALUES ('$cand', 'consent', 'lost-answer.pdf',"
-		  . " '\\x255044462d312e340a2525454f460a'::bytea, 'application/pdf')"
-		  . " RETURNING filename, filesize");
-	is($r->{sqlstate}, '00000', 'upload whose answer was lost: no error') or diag($r->{err});
-	is($r->{out}, "lost-answer.pdf|15\n", 'upload whose answer was lost: RETURNING the document');
-	my @posts = posts_to($since, "/candidates/$cand/documents");
 	is(join(' ', map { ($_->{fault} // '') . $_->{status} } @posts), 'drop200 200',
-		'upload whose answer was lost: created, answer dropped, then retried');
+		"$what whose answer was lost: created, answer dropped, then retried");
 	my @keys = map { $_->{headers}{'idempotency-key'} // '' } @posts;
 	ok(@keys == 2 && $keys[0] ne '' && $keys[0] eq $keys[1],
-		'upload whose answer was lost: the retry carries the same Idempotency-Key')
+		"$what whose answer was lost: the retry carries the same Idempotency-Key")
 	  or diag(explain \@keys);
-	is(mock_stats()->{documents_created} - $before->{documents_created}, 1,
-		'upload whose answer was lost: one document created');
-	$r = $fresh->query("SELECT count(*) FROM ${S}_retry.candidate_documents"
-		  . " WHERE candidate_id = '$cand' AND filename = 'lost-answer.pdf'");
-	is($r->{out}, "1\n", 'upload whose answer was lost: the candidate has it once');
+	is(mock_stats()->{$c{counter}} - $before->{$c{counter}}, 1,
+		"$what whose answer was lost: one $what created");
+	$c{after}->($fresh) if $c{after};
 	$fresh->close;
 	mock_clear_faults();
 }
 
-{
-	my $report = 'fx-e02';
-	my $before = mock_stats();
-	my $since = mock_seq();
-	mock_fault({ path_contains => "/reports/$report/candidate_stories", method => 'POST',
-			times => 1, action => 'drop', rst => JSON::PP::true });
-	my $fresh = CdTest::Session->new;		# no connection to reuse
-	my $r = $fresh->query("SELECT candidate_docs.create_candidate_story('$report',"
-		  . " '{\"content\": \"lost answer\"}', NULL, 'tap_f_retry') ->> 'content'");
-	is($r->{sqlstate}, '00000', 'story whose answer was lost: no error') or diag($r->{err});
-	is($r->{out}, "lost answer\n", 'story whose answer was lost: the created story');
-	my @posts = posts_to($since, "/reports/$report/");
-	is(join(' ', map { ($_->{fault} // '') . $_->{status} } @posts), 'drop200 200',
-		'story whose answer was lost: created, connection reset, then retried');
-	my @keys = map { $_->{headers}{'idempotency-key'} // '' } @posts;
-	ok(@keys == 2 && $keys[0] ne '' && $keys[0] eq $keys[1],
-		'story whose answer was lost: the retry carries the same Idempotency-Key')
-	  or diag(explain \@keys);
-	is(mock_stats()->{stories_created} - $before->{stories_created}, 1,
-		'story whose answer was lost: one story created');
-	$fresh->close;
-	mock_clear_faults();
-}
+lost_answer_case(what => 'document', path => '/candidates/fx-e01/documents',
+	sql => "INSERT INTO ${S}_retry.candidate_documents"
+	  . " (candidate_id, type, filename, content, content_type)"
+	  . " VALUES ('fx-e01', 'consent', 'lost-answer.pdf',"
+	  . " '\\x255044462d312e340a2525454f460a'::bytea, 'application/pdf')"
+	  . " RETURNING filename, filesize",
+	out => "lost-answer.pdf|15\n", counter => 'documents_created',
+	after => sub {
+		my ($fresh) = @_;
+		my $r = $fresh->query("SELECT count(*) FROM ${S}_retry.candidate_documents"
+			  . " WHERE candidate_id = 'fx-e01' AND filename = 'lost-answer.pdf'");
+		is($r->{out}, "1\n", 'document whose answer was lost: the candidate has it once');
+	});
+lost_answer_case(what => 'story', path => '/reports/fx-e02/candidate_stories', rst => 1,
+	sql => "SELECT candidate_docs.create_candidate_story('fx-e02',"
+	  . " '{\"content\": \"lost answer\"}', NULL, 'tap_f_retry') ->> 'content'",
+	out => "lost answer\n", counter => 'stories_created');
 
 # ----------------------------------------------------------------------
 
