@@ -211,7 +211,8 @@ ALTER SERVER regress_checkr OPTIONS (ADD timeout_ms '300');
 SELECT clock_timestamp() AS started \gset
 SELECT state, message, context, key_shown FROM regress_error($$
   SELECT id FROM candidate_documents WHERE candidate_id = 'e44aa283528e6fde7d542194' $$);
-SELECT clock_timestamp() - :'started'::timestamptz < interval '5 seconds' AS within_timeout;
+-- timeout_ms is 300 ms; 0.3 s more for a loaded machine
+SELECT clock_timestamp() - :'started'::timestamptz < interval '600 milliseconds' AS within_timeout;
 ALTER SERVER regress_checkr OPTIONS (DROP timeout_ms);
 -- nothing listens there
 ALTER SERVER regress_checkr OPTIONS (SET base_url 'http://127.0.0.1:1/checkr/v1');
@@ -226,7 +227,8 @@ SET statement_timeout = '500ms';
 SELECT id FROM candidate_documents
  WHERE candidate_id = 'e44aa283528e6fde7d542194';  -- ERROR
 RESET statement_timeout;
-SELECT clock_timestamp() - :'started'::timestamptz < interval '2 seconds' AS stopped_in_time;
+-- statement_timeout is 500 ms; README promises 100 ms more, 0.3 s is allowed
+SELECT clock_timestamp() - :'started'::timestamptz < interval '800 milliseconds' AS stopped_in_time;
 
 --
 -- no key in any message: a DO block over failing queries of both APIs

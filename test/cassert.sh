@@ -8,7 +8,7 @@
 #   test/cassert.sh verify DIR          with a running test cluster (its
 #                                       environment): is it the assertion-enabled
 #                                       server, with the extension built for it loaded?
-#   test/cassert.sh check LOG           the server log LOG: a failed assertion
+#   test/cassert.sh check LOG...        each server log LOG: a failed assertion
 #                                       (TRAP:) or a backend ended by a signal
 #                                       is listed; non-zero if any
 #   test/cassert.sh clean DIR           remove DIR (kept if KEEP_TMP=1)
@@ -431,7 +431,13 @@ case "${1:-}" in
 prepare) cmd_prepare ;;
 server) build_server ;;
 verify) cmd_verify "${2:?give the directory}" ;;
-check) cmd_check "${2:?give the server log}" ;;
+check)
+	shift
+	[ $# -gt 0 ] || die "give the server log"
+	rc=0
+	for log in "$@"; do cmd_check "$log" || rc=1; done
+	exit $rc
+	;;
 clean) cmd_clean "${2:?give the directory}" ;;
 *)
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2

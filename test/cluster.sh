@@ -19,6 +19,10 @@
 # `make installcheck` creates the database contrib_regression from scratch; to
 # run it again on the same cluster, first: test/cluster.sh resetdb
 #
+# CLUSTER_LOG_DIR: `stop` copies the server log there first (as NAME.log,
+# NAME the cluster directory's), so that the sanitizer and assertion checks
+# of test/run_tests.sh read the clusters tests start of their own too.
+#
 # Exports:
 #   TEST_CLUSTER_DIR  the temporary directory holding everything below
 #   PGHOST PGPORT PGUSER PGDATABASE
@@ -164,6 +168,10 @@ cmd_stop() {
 	if [ -f "$dir/data/postmaster.pid" ]; then
 		as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null ||
 			say "cluster: pg_ctl stop failed"
+	fi
+	# a test run checks the log of every cluster it started (run_tests.sh)
+	if [ -n "${CLUSTER_LOG_DIR:-}" ] && [ -f "$dir/server.log" ]; then
+		cp "$dir/server.log" "$CLUSTER_LOG_DIR/${dir##*/}.log" || true
 	fi
 	if [ "${KEEP_TMP:-}" = 1 ]; then
 		say "cluster: stopped, files kept in $dir"

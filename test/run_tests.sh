@@ -14,12 +14,21 @@
 #  6. the cluster and the mock are stopped, whatever happened
 #  7. test/fuzz/run.sh runs each libFuzzer target for FUZZ_SECONDS (default
 #     15 here; 0 skips)
+# Beside steps 4-5 run test/mock_selftest.sh, which exercises the mock API on
+# its own (every route and fault), and the TAP files of test/bg/, which wait
+# long (a minute) on a cluster and mock of their own; their failures count
+# as failed tests. TESTS=... leaves them out unless it names them
+# (mock_selftest, bg/retry_cap.t).
 #
 # SANITIZE=1 (`make test-asan`): step 2 is test/sanitize.sh instead, which
 # builds a copy of the tree with ASan and UBSan and installs it into a private
 # copy of the PostgreSQL installation; steps 3-6 run in that copy, with the
 # server started under the ASan runtime, and any sanitizer report is a
 # failure. Step 7 is left out.
+#
+# Under SANITIZE=1 and CASSERT=1 the server log of every cluster a test
+# starts of its own (test/cluster.sh copies each log to CLUSTER_LOG_DIR when
+# the cluster stops) is checked as the main one is.
 #
 # CASSERT=1 (`make test-cassert`): step 2 is test/cassert.sh instead, which
 # builds (once, then reuses from a cache outside the checkout) PostgreSQL with
@@ -70,6 +79,11 @@ else
 		die "make install failed"
 fi
 export PG_CONFIG
+if [ "$sanitize" = 1 ] || [ "$cassert" = 1 ]; then
+	CLUSTER_LOG_DIR=${SANITIZE_DIR:-${CASSERT_DIR:-}}/server_logs
+	mkdir -p "$CLUSTER_LOG_DIR" || die "cannot create $CLUSTER_LOG_DIR"
+	export CLUSTER_LOG_DIR
+fi
 
 stop_all() {
 	bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
@@ -94,15 +108,34 @@ fi
 shopt -s nullglob
 regress=(sql/*.sql)
 tap=(test/t/*.t test/t/*.pl)
+bg=(test/bg/*.t)
+selftest=1
 if [ -n "${TESTS:-}" ]; then
-	regress=() tap=()
+	regress=() tap=() bg=() selftest=0
 	for t in $TESTS; do
 		case $t in
+		mock_selftest) selftest=1 ;;
+		bg/*.t) [ -f "test/$t" ] || die "no TAP test test/$t"; bg+=("test/$t") ;;
 		*.t | *.pl) [ -f "test/$t" ] || die "no TAP test test/$t"; tap+=("test/$t") ;;
 		*) [ -f "sql/$t.sql" ] || die "no pg_regress test sql/$t.sql"; regress+=("sql/$t.sql") ;;
 		esac
 	done
 fi
+# the mock's self-test starts a mock of its own: it runs beside the tests
+selftest_pid=
+if [ "$selftest" = 1 ]; then
+	selftest_out=$(mktemp /tmp/candidate_docs_selftest.XXXXXX)
+	bash test/mock_selftest.sh >"$selftest_out" 2>&1 &
+	selftest_pid=$!
+fi
+bg_pid=
+if [ ${#bg[@]} -gt 0 ]; then
+	bg_out=$(mktemp /tmp/candidate_docs_bg.XXXXXX)
+	(cd test && PERL5LIB="$REPO_ROOT/test/t/lib${PERL5LIB:+:$PERL5LIB}" \
+		PATH="$PG_BINDIR:$PATH" prove -f --directives "${bg[@]#test/}") >"$bg_out" 2>&1 &
+	bg_pid=$!
+fi
+
 if [ ${#regress[@]} -gt 0 ]; then
 	names=$(printf '%s\n' "${regress[@]}" | sed 's|^sql/||; s|\.sql$||' | sort | tr '\n' ' ')
 	if ! make PG_CONFIG="$PG_CONFIG" installcheck REGRESS="$names" \
@@ -125,9 +158,26 @@ if [ ${#tap[@]} -gt 0 ]; then
 	fi
 	export PERL5LIB="$REPO_ROOT/test/t/lib${PERL5LIB:+:$PERL5LIB}"
 	export PATH="$PG_BINDIR:$PATH"
-	(cd test && prove -f "${tap[@]}") || failed=1
+	# --directives: each skipped subtest is shown ("ok N # skip why"), for .ci/run
+	(cd test && prove -f --directives "${tap[@]}") || failed=1
 else
 	say "no TAP tests in test/t/"
+fi
+
+if [ -n "$selftest_pid" ]; then
+	if wait "$selftest_pid"; then
+		say "mock self-test ... ok ($(tail -n 1 "$selftest_out"))"
+	else
+		failed=1
+		say "mock self-test ... FAILED"
+		grep -v '^mock on port' "$selftest_out" >&2
+	fi
+	rm -f "$selftest_out"
+fi
+if [ -n "$bg_pid" ]; then
+	wait "$bg_pid" || failed=1
+	cat "$bg_out"
+	rm -f "$bg_out"
 fi
 
 if [ "$failed" -ne 0 ]; then
@@ -138,16 +188,20 @@ fi
 # the cluster is stopped before the sanitizer reports are read (a process
 # may report as it exits) and before fuzzing, which needs no cluster
 trap - EXIT
-[ "$sanitize" = 1 ] && cp "$PG_SERVER_LOG" "$SANITIZE_DIR/server.log"
-[ "$cassert" = 1 ] && cp "$PG_SERVER_LOG" "$CASSERT_DIR/server.log"
 bash test/cluster.sh stop "$TEST_CLUSTER_DIR"
 [ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
+# the main cluster's log and those of the clusters tests started
+server_logs=("${CLUSTER_LOG_DIR:-/nonexistent}"/*.log)
+if [ "$sanitize" = 1 ] || [ "$cassert" = 1 ]; then
+	say "server logs checked: ${#server_logs[@]}"
+	[ ${#server_logs[@]} -gt 0 ] || { say "no server log was kept"; failed=1; }
+fi
 if [ "$sanitize" = 1 ]; then
-	bash test/sanitize.sh check "$SANITIZE_DIR" "$SANITIZE_DIR/server.log" || failed=1
+	bash test/sanitize.sh check "$SANITIZE_DIR" "${server_logs[@]}" || failed=1
 	bash test/sanitize.sh clean "$SANITIZE_DIR"
 	target="make test-asan"
 elif [ "$cassert" = 1 ]; then
-	bash test/cassert.sh check "$CASSERT_DIR/server.log" || failed=1
+	bash test/cassert.sh check "${server_logs[@]}" || failed=1
 	bash test/cassert.sh clean "$CASSERT_DIR"
 	target="make test-cassert"
 else

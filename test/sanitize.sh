@@ -6,8 +6,8 @@
 #   test/sanitize.sh verify DIR          with a running test cluster (its
 #                                        environment): is the server under ASan,
 #                                        with the sanitizer build loaded?
-#   test/sanitize.sh check DIR [LOG]     list the sanitizer reports (report files,
-#                                        and reports in the server log LOG);
+#   test/sanitize.sh check DIR [LOG...]  list the sanitizer reports (report files,
+#                                        and reports in the server logs LOG);
 #                                        non-zero if any
 #   test/sanitize.sh clean DIR           remove DIR (kept if KEEP_TMP=1)
 #
@@ -102,7 +102,8 @@ cmd_verify() {
 # check: each report file, and each report in the server log, is a failure;
 # print them all
 cmd_check() {
-	local dir=$1 log=${2:-} f n=0
+	local dir=$1 log f n=0
+	shift
 	for f in "$dir"/reports/asan.* "$dir"/reports/ubsan.*; do
 		[ -e "$f" ] || continue
 		n=$((n + 1))
@@ -110,11 +111,12 @@ cmd_check() {
 		cat "$f" >&2
 	done
 	# UBSan: "file:line:col: runtime error: ..."; ASan: "==pid==ERROR: ..."
-	if [ -n "$log" ] && grep -qE '^[^ ]+:[0-9]+:[0-9]+: runtime error: |^==[0-9]+==(ERROR|WARNING): ' "$log"; then
+	for log in "$@"; do
+		grep -qE '^[^ ]+:[0-9]+:[0-9]+: runtime error: |^==[0-9]+==(ERROR|WARNING): ' "$log" || continue
 		n=$((n + 1))
-		say "==== sanitizer reports in the server log ===="
+		say "==== sanitizer reports in the server log $log ===="
 		grep -E -A 40 '^[^ ]+:[0-9]+:[0-9]+: runtime error: |^==[0-9]+==(ERROR|WARNING): ' "$log" >&2
-	fi
+	done
 	if [ "$n" -eq 0 ]; then
 		echo "sanitizer reports ... ok (none)"
 	else
@@ -135,7 +137,7 @@ cmd_clean() {
 case "${1:-}" in
 prepare) cmd_prepare ;;
 verify) cmd_verify "${2:?give the directory}" ;;
-check) cmd_check "${2:?give the directory}" "${3:-}" ;;
+check) cmd_check "${2:?give the directory}" "${@:3}" ;;
 clean) cmd_clean "${2:?give the directory}" ;;
 *)
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2

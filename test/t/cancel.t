@@ -1,5 +1,5 @@
 # cancel.t -- query cancel, statement_timeout and pg_terminate_backend stop
-# an in-flight request within one second
+# an in-flight request within 0.3 s (README promises 100 ms)
 #
 # Each case starts a scan whose request the mock never answers (fault
 # "hang"), or answers with a long Retry-After, waits until the request has
@@ -30,6 +30,10 @@ create_server(name => 'tap_cancel_retry', schema => "${schema}_retry",
 	options => { max_retries => '3', timeout_ms => '60000' });
 
 my $table = "$schema.candidate_documents";
+
+# README promises that an interrupt acts within 100 ms (one wait slice);
+# 0.3 s leaves room for a loaded machine and the test's own round trips.
+my $BOUND = 0.3;
 my $admin = CdTest::Session->new;
 
 # Wait until $n requests whose path contains $needle reached the mock.
@@ -94,7 +98,7 @@ sub interrupt_after_request
 	  or diag(explain $r);
 	like($r->{err}, qr/canceling statement due to user request/,
 		'cancel: the usual message');
-	ok(defined $dt && $dt < 1.0, 'cancel: ended within 1 s of pg_cancel_backend')
+	ok(defined $dt && $dt < $BOUND, "cancel: ended within $BOUND s of pg_cancel_backend")
 	  or diag(sprintf('took %.3f s', $dt // -1));
 	note(sprintf('cancel took %.3f s', $dt // -1));
 	session_alive($s, 'cancel');
@@ -118,7 +122,8 @@ sub interrupt_after_request
 		'statement_timeout: the usual message');
 	ok($r->{elapsed} >= 0.45, 'statement_timeout: not before the timeout')
 	  or diag(sprintf('took %.3f s', $r->{elapsed}));
-	ok($r->{elapsed} < 1.5, 'statement_timeout: ended within about 1.5 s')
+	ok($r->{elapsed} < 0.5 + $BOUND,
+		'statement_timeout: ended within ' . (0.5 + $BOUND) . ' s')
 	  or diag(sprintf('took %.3f s', $r->{elapsed}));
 	note(sprintf('statement_timeout query took %.3f s', $r->{elapsed}));
 	$s->query('RESET statement_timeout');
@@ -148,8 +153,8 @@ sub interrupt_after_request
 			return $r->{out} eq "0\n" ? time() : 0;
 		},
 		10, 0.01);
-	ok($gone && $gone - $t0 < 1.0,
-		'terminate: the backend exited within 1 s of pg_terminate_backend')
+	ok($gone && $gone - $t0 < $BOUND,
+		"terminate: the backend exited within $BOUND s of pg_terminate_backend")
 	  or diag(sprintf('took %.3f s', $gone ? $gone - $t0 : -1));
 	note(sprintf('terminate took %.3f s', $gone ? $gone - $t0 : -1));
 	my $r = $s->wait(10);
@@ -176,7 +181,7 @@ sub interrupt_after_request
 	ok(!$r->{timeout}, 'back-off cancel: the query ended');
 	is($r->{sqlstate}, '57014', 'back-off cancel: SQLSTATE 57014')
 	  or diag(explain $r);
-	ok(defined $dt && $dt < 1.0, 'back-off cancel: ended within 1 s')
+	ok(defined $dt && $dt < $BOUND, "back-off cancel: ended within $BOUND s")
 	  or diag(sprintf('took %.3f s', $dt // -1));
 	note(sprintf('back-off cancel took %.3f s', $dt // -1));
 	my @tries = grep { index($_->{raw_path}, '/candidates/retry-cancel-d/') >= 0 }
@@ -204,7 +209,7 @@ sub interrupt_after_request
 	ok(!$r->{timeout}, 'fan-out cancel: the query ended');
 	is($r->{sqlstate}, '57014', 'fan-out cancel: SQLSTATE 57014')
 	  or diag(explain $r);
-	ok(defined $dt && $dt < 1.0, 'fan-out cancel: ended within 1 s')
+	ok(defined $dt && $dt < $BOUND, "fan-out cancel: ended within $BOUND s")
 	  or diag(sprintf('took %.3f s', $dt // -1));
 	note(sprintf('fan-out cancel took %.3f s', $dt // -1));
 	session_alive($s, 'fan-out cancel');

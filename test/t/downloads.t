@@ -11,6 +11,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CdTest;
+use Digest::MD5 qw(md5_hex);
+use HTTP::Tiny;
 use Test::More;
 use Time::HiRes qw(time sleep);
 
@@ -26,6 +28,20 @@ my $table = "$schema.candidate_documents";
 sub files_requested
 {
 	return scalar(grep { index($_->{raw_path}, '/files/') >= 0 } @{ mock_requests() });
+}
+
+# Check the one row "id|md5(content)|filesize" a LIMIT query returned:
+# the whole file the mock serves for that document.
+sub limit_row_ok
+{
+	my ($row, $what) = @_;
+	my ($id, $md5, $size) = split /\|/, $row // '';
+	ok(defined $id && $id =~ /^[0-9a-f]{24}$/ && $size, "$what: one row")
+	  or diag($row // 'undef');
+	my $res = HTTP::Tiny->new(timeout => 30)->get("$ENV{MOCK_URL}/files/checkr/" . ($id // ''));
+	ok($res->{success} && length($res->{content}) == $size,
+		"$what: the mock serves $size bytes for it") or diag($res->{status});
+	is($md5, md5_hex($res->{content} // ''), "$what: its content is the file, byte for byte");
 }
 
 sub delayed_files
@@ -64,10 +80,12 @@ sub delayed_files
 	is($n, $want, 'the rows of one type');
 	is(files_requested(), $want, 'their files only');
 	delayed_files();
-	psql_value("SELECT length(content) FROM $table WHERE candidate_id = 'many-12'"
-		  . " AND filesize > 5000 LIMIT 1");
-	ok(files_requested() <= 4, 'LIMIT 1: at most a window of downloads')
-	  or diag(files_requested());
+	my $row = psql_value("SELECT id, md5(content), filesize FROM $table"
+		  . " WHERE candidate_id = 'many-12' AND filesize > 5000 LIMIT 1");
+	my $n = files_requested();
+	ok($n >= 1 && $n <= 4, 'LIMIT 1: at least its file, at most a window of downloads')
+	  or diag($n);
+	limit_row_ok($row, 'LIMIT 1');
 }
 
 # (c) a batched join: each outer row's documents downloaded concurrently
@@ -121,10 +139,12 @@ sub delayed_files
 
 	# LIMIT: the files started ahead are dropped, a window at most
 	delayed_files();
-	psql_value("SELECT length(d.content) FROM $schema.one e"
+	my $row = psql_value("SELECT d.id, md5(d.content), d.filesize FROM $schema.one e"
 		  . " JOIN $table d ON d.candidate_id = e.cid LIMIT 1");
-	ok(files_requested() <= 1 + 4, 'LIMIT 1: at most a window of files ahead')
-	  or diag(files_requested());
+	my $n = files_requested();
+	ok($n >= 1 && $n <= 1 + 4, 'join LIMIT 1: at least its file, at most a window ahead')
+	  or diag($n);
+	limit_row_ok($row, 'join LIMIT 1');
 }
 
 psql_run("DROP SCHEMA $schema CASCADE");

@@ -57,29 +57,32 @@ my $path = "/candidates/$e44/";
 
 my $t = timed_case('Retry-After: 1', $ck, $e44, 3,
 	fault429($path, 'Retry-After' => '1'));
-ok($t >= 0.9 && $t < 6.0, "Retry-After in seconds is honoured (waited ${t}s)");
+# waits: what the server asked for, plus at most 0.4 s (the 100 ms wait
+# slice, the query itself, a loaded machine); an HTTP date or a reset time
+# has whole seconds, so a wait for "now + 2 s" is between 1 and 2 s
+ok($t >= 0.9 && $t < 1.4, "Retry-After in seconds is honoured (waited ${t}s)");
 
 my $date = strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime(time() + 2));
 $t = timed_case('Retry-After as an HTTP date', $ck, $e44, 3,
 	fault429($path, 'Retry-After' => $date));
-ok($t >= 0.9 && $t < 6.0, "Retry-After as an HTTP date is honoured (waited ${t}s)");
+ok($t >= 0.9 && $t < 2.4, "Retry-After as an HTTP date is honoured (waited ${t}s)");
 
 my $iso = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time() + 2));
 $t = timed_case('429 with X-Ratelimit-Reset', $ck, $e44, 3,
 	fault429($path, 'X-Ratelimit-Reset' => $iso));
-ok($t >= 0.9 && $t < 6.0, "Checkr X-Ratelimit-Reset is honoured on 429 (waited ${t}s)");
+ok($t >= 0.9 && $t < 2.4, "Checkr X-Ratelimit-Reset is honoured on 429 (waited ${t}s)");
 
 # a reset time on a 503 is only information: back-off as usual
 $iso = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time() + 10));
 $t = timed_case('503 with X-Ratelimit-Reset', $ck, $e44, 3,
 	{ path_contains => $path, times => 1, action => 'respond', status => 503,
 		headers => { 'X-Ratelimit-Reset' => $iso }, body => 'unavailable' });
-ok($t < 6.0, "a rate-limit reset on a 503 does not set the wait (waited ${t}s)");
+ok($t < 1.0, "a rate-limit reset on a 503 does not set the wait (waited ${t}s)");
 
 $t = timed_case('Kombo 429 with ratelimit-reset', "${S}_k.candidate_attachments",
 	'BTbkvY2w5ou3z3hdwuKcKzDh', 2,
 	fault429('/candidates/BTbkvY2w5ou3z3hdwuKcKzDh/', 'ratelimit-reset' => '1'));
-ok($t >= 0.9 && $t < 6.0, "Kombo ratelimit-reset is honoured (waited ${t}s)");
+ok($t >= 0.9 && $t < 1.4, "Kombo ratelimit-reset is honoured (waited ${t}s)");
 
 # no header: exponential back-off with jitter, each wait longer than the last
 {

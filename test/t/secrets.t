@@ -86,8 +86,8 @@ my @fail = (
 		  . " (candidate_id, type, filename, content, content_type) VALUES"
 		  . " ('c-sec', 'consent', 'a.pdf', '\\x255044462d'::bytea, 'application/pdf')",
 		qr/Bad authentication/ ],
-	[ '500', "SELECT id FROM $S.candidate_documents WHERE candidate_id = 'sec-500'",
-		qr/500/ ],
+	[ '500', "SELECT id FROM $S.candidate_documents WHERE candidate_id = 'sec-f1'",
+		qr/^DETAIL:  HTTP status 500\b.*Checkr says: Internal Server Error$/m ],
 	[ 'network failure', "SELECT id FROM ${S}_down.candidate_documents"
 		  . " WHERE candidate_id = 'x'", qr/connect/i ],
 	[ 'no api_key in the user mapping', "SELECT id FROM ${S}_nokey.candidate_documents"
@@ -99,7 +99,7 @@ my @fail = (
 	[ 'unknown user mapping option', "ALTER USER MAPPING FOR CURRENT_USER SERVER tap_sec_ck"
 		  . " OPTIONS (ADD api_kee 'x')", qr/api_kee/ ],
 );
-mock_fault({ path_contains => '/candidates/sec-500/', action => 'respond', status => 500,
+mock_fault({ path_contains => '/candidates/sec-f1/', action => 'respond', status => 500,
 		headers => { 'Content-Type' => 'application/json' },
 		body => '{"error":"Internal Server Error"}' });
 for my $f (@fail)
@@ -333,9 +333,14 @@ for my $id (@ids)
 			body => '' });
 	$r = sq("SELECT id, length(content) FROM $S.candidate_documents"
 		  . " WHERE candidate_id = 'e44aa283528e6fde7d542194' AND type = 'consent'");
+	is($r->{out}, "d0000000000000000000aa02|1024\n",
+		'a download redirected to another host: the file') or diag(explain $r);
 	my @got = grep { $_->{path} =~ m{^/files/} } @{ mock_requests($since) };
 	my @away = grep { $_->{headers}{host} ne "127.0.0.1:$port" } @got;
-	ok(!grep({ exists $_->{headers}{authorization} } @away),
+	is(join(' ', map { "$_->{headers}{host} $_->{status}" } @got),
+		"127.0.0.1:$port 302 localhost:$port 200",
+		'a download redirected to another host: the redirect was followed there');
+	ok(@away && !grep({ exists $_->{headers}{authorization} } @away),
 		'a download redirected to another host carries no Authorization')
 	  or diag(explain \@got);
 	mock_clear_faults();
