@@ -115,6 +115,43 @@ post_story(CdServer *srv, const char *report_id, char *body, char *key)
 }
 
 /*
+ * Under delivery "after_commit": queue the story in the outbox; returns
+ * {"delivery_id": ..., "delivery_status": "pending", "idempotency_key": ...}.
+ */
+static Datum
+queue_story(CdServer *srv, const char *report_id, const char *body, const char *key)
+{
+	CdQueuedWrite w = {0};
+	int64		id;
+	Oid			typinput;
+	Oid			typioparam;
+	char	   *text;
+	char	   *dumped;
+	json_t	   *obj;
+
+	w.kind = "story";
+	w.userid = GetUserId();
+	w.serverid = srv->serverid;
+	w.server_name = srv->server_name;
+	w.target = report_id;
+	w.key = key;
+	w.request = body;
+	id = cd_outbox_queue(&w);
+	obj = json_object();
+	json_object_set_new(obj, "delivery_id", json_integer((json_int_t) id));
+	json_object_set_new(obj, "delivery_status", json_string("pending"));
+	json_object_set_new(obj, "idempotency_key", json_string_nocheck(key));
+	dumped = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (dumped == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	text = pstrdup(dumped);
+	free(dumped);
+	getTypeInputInfo(JSONBOID, &typinput, &typioparam);
+	return OidInputFunctionCall(typinput, text, typioparam, -1);
+}
+
+/*
  * create_candidate_story(report_id text, story jsonb,
  *						  idempotency_key text DEFAULT NULL,
  *						  server name DEFAULT 'checkr') RETURNS jsonb
@@ -146,5 +183,7 @@ candidate_docs_create_candidate_story(PG_FUNCTION_ARGS)
 				 errmsg("server \"%s\" does not take candidate stories",
 						srv->server_name),
 				 errhint("Pass a server whose api is \"checkr\".")));
+	if (cd_delivery_after_commit(srv->serverid, InvalidOid))
+		PG_RETURN_DATUM(queue_story(srv, report_id, body, key));
 	PG_RETURN_DATUM(post_story(srv, report_id, body, key));
 }
