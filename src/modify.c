@@ -26,6 +26,7 @@
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -492,21 +493,6 @@ fill_returning(CdModifyState *st, TupleTableSlot *slot, const CdJsonDoc *doc,
  * RETURNING gives what is known before sending (the fields given, the
  * size) and, in attrs, the delivery's id, status and Idempotency-Key.
  */
-/* obj as compact JSON text, palloc'd; obj is released. */
-static char *
-json_text(json_t *obj)
-{
-	char	   *dumped = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-	char	   *text;
-
-	json_decref(obj);
-	if (dumped == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	text = pstrdup(dumped);
-	free(dumped);
-	return text;
-}
-
 /* RETURNING of a queued row, from the JSON object text. */
 static void
 fill_returning_text(CdModifyState *st, TupleTableSlot *slot, const char *text,
@@ -528,18 +514,30 @@ fill_returning_text(CdModifyState *st, TupleTableSlot *slot, const char *text,
 	PG_END_TRY();
 }
 
+/* Append "name": "value" to a JSON object being written. */
+static void
+append_member(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfoString(buf, buf->len > 1 ? ", " : "");
+	escape_json(buf, name);
+	appendStringInfoString(buf, ": ");
+	escape_json(buf, value);
+}
+
 static void
 queue_upload(CdModifyState *st, TupleTableSlot *slot, const char *candidate_id,
 			 const CdUploadParts *parts, bytea *content)
 {
 	CdQueuedWrite w = {0};
-	json_t	   *obj = json_object();
+	StringInfoData buf;
 	int64		id;
 
-	json_object_set_new(obj, "type", json_string_nocheck(parts->type));
-	json_object_set_new(obj, "filename", json_string_nocheck(parts->filename));
-	json_object_set_new(obj, "content_type", json_string_nocheck(parts->content_type));
-	w.request = json_text(json_incref(obj));
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_member(&buf, "type", parts->type);
+	append_member(&buf, "filename", parts->filename);
+	append_member(&buf, "content_type", parts->content_type);
+	w.request = psprintf("%s}", buf.data);
 	w.kind = "document";
 	w.userid = st->userid;
 	w.serverid = st->srv->serverid;
@@ -549,26 +547,15 @@ queue_upload(CdModifyState *st, TupleTableSlot *slot, const char *candidate_id,
 	w.key = cd_new_idempotency_key();
 	w.content = parts->data;
 	w.content_len = parts->len;
-	PG_TRY();
-	{
-		id = cd_outbox_queue(&w);
-	}
-	PG_CATCH();
-	{
-		json_decref(obj);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	id = cd_outbox_queue(&w);
 	if (!st->returning)
-	{
-		json_decref(obj);
 		return;
-	}
-	json_object_set_new(obj, "filesize", json_integer((json_int_t) parts->len));
-	json_object_set_new(obj, "delivery_id", json_integer((json_int_t) id));
-	json_object_set_new(obj, "delivery_status", json_string("pending"));
-	json_object_set_new(obj, "idempotency_key", json_string(w.key));
-	fill_returning_text(st, slot, json_text(obj), candidate_id, content);
+	appendStringInfo(&buf, ", \"filesize\": %zu, \"delivery_id\": " INT64_FORMAT,
+					 parts->len, id);
+	append_member(&buf, "delivery_status", "pending");
+	append_member(&buf, "idempotency_key", w.key);
+	appendStringInfoChar(&buf, '}');
+	fill_returning_text(st, slot, buf.data, candidate_id, content);
 }
 
 /*

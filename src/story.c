@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -126,8 +127,7 @@ queue_story(CdServer *srv, const char *report_id, const char *body, const char *
 	Oid			typinput;
 	Oid			typioparam;
 	char	   *text;
-	char	   *dumped;
-	json_t	   *obj;
+	StringInfoData buf;
 
 	w.kind = "story";
 	w.userid = GetUserId();
@@ -137,16 +137,12 @@ queue_story(CdServer *srv, const char *report_id, const char *body, const char *
 	w.key = key;
 	w.request = body;
 	id = cd_outbox_queue(&w);
-	obj = json_object();
-	json_object_set_new(obj, "delivery_id", json_integer((json_int_t) id));
-	json_object_set_new(obj, "delivery_status", json_string("pending"));
-	json_object_set_new(obj, "idempotency_key", json_string_nocheck(key));
-	dumped = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	if (dumped == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	text = pstrdup(dumped);
-	free(dumped);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"delivery_id\": " INT64_FORMAT
+					 ", \"delivery_status\": \"pending\", \"idempotency_key\": ", id);
+	escape_json(&buf, key);
+	appendStringInfoChar(&buf, '}');
+	text = buf.data;
 	getTypeInputInfo(JSONBOID, &typinput, &typioparam);
 	return OidInputFunctionCall(typinput, text, typioparam, -1);
 }
