@@ -224,6 +224,14 @@ group_server(const DeliverGroup *g)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" no longer has USAGE on server \"%s\"",
 						g->role, server->servername)));
+	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(g->userid),
+							   ObjectIdGetDatum(g->serverid)) &&
+		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
+							   ObjectIdGetDatum(g->serverid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" no longer has a user mapping for server \"%s\"",
+						g->role, server->servername)));
 	if (OidIsValid(g->relid))
 	{
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(g->relid)))
