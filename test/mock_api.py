@@ -52,8 +52,24 @@ Concurrency-Remaining headers.  Without it the headers only inform.
 
 Actions and their parameters: respond (status, headers, body | body_b64),
 hang (seconds), reset, truncate (status, body, missing), delay (ms),
-huge (bytes), next_href (value).  The parameters may also be nested:
+huge (bytes), next_href (value), drop (rst).  The parameters may also be nested:
 {"action": {"respond": {"status": 502}}}.
+All actions but drop, delay and next_href answer instead of the API: the
+request is logged and nothing else happens.  drop lets the API process the
+request (an upload or story is created, its Idempotency-Key recorded) and
+then closes the connection without sending the answer, as when a response
+is lost on the way back; with "rst": true the close is a reset (RST), else
+an orderly close (FIN).  The log entry keeps the status that was not sent,
+and "fault": "drop".
+
+Idempotency-Key (Checkr POSTs): the first 2xx answer for a key is stored
+with the request it answered (method, target, and the body: multipart
+fields and files by content, JSON by value, anything else byte for byte);
+the same key with the same request replays that answer, the same key with a
+different request gets 422 {"error": "Keys for idempotent requests can only
+be used with the same parameters they were first used with"}, and a key
+whose first request is still in flight gets 409.  Failed answers are not
+stored.
 """
 
 import argparse
@@ -197,7 +213,8 @@ KOMBO_FIXED = {
 
 STATUS_LINES = {int(s): "HTTP/1.1 %d %s" % (s, s.phrase) for s in http.HTTPStatus}
 
-FAULT_ACTIONS = ("respond", "hang", "reset", "truncate", "delay", "huge", "next_href")
+FAULT_ACTIONS = ("respond", "hang", "reset", "truncate", "delay", "huge", "next_href",
+                 "drop")
 
 MANY_RE = re.compile(r"many-([0-9]{1,9})\Z")
 # "sized-N-tag": one PDF document of N bytes (at most MAX_SIZED_FILE)
@@ -267,7 +284,7 @@ class State:
         self.stories_created = 0
         self.documents_created = 0
         self.by_path = {}
-        self.idem = {}              # key -> None (in flight) or (status, body)
+        self.idem = {}              # key -> None (in flight) or (request, status, body)
         self.rl_window = 0
         self.rl_count = {CHECKR_PREFIX: 0, KOMBO_PREFIX: 0}
         self.rl_limit, self.rl_window_s, self.max_inflight, self.enforce = self.cli_limits
@@ -721,6 +738,8 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 600
 
+    drop = None                 # the "drop" fault rule of the current request
+
     def setup(self):
         super().setup()
         try:
@@ -796,6 +815,9 @@ class Handler(BaseHTTPRequestHandler):
     # -- low-level output ------------------------------------------------
 
     def send_raw(self, status, body, headers=(), content_length=None, send_body=True):
+        if self.drop is not None:
+            self.drop_answer(status)
+            return
         lines = [STATUS_LINES.get(status) or "HTTP/1.1 %d Unknown" % status]
         for k, v in headers:
             lines.append("%s: %s" % (k, v))
@@ -814,6 +836,22 @@ class Handler(BaseHTTPRequestHandler):
         if self.entry is not None:
             self.entry.status = status
             self.entry.finished = time.monotonic()
+
+    def drop_answer(self, status):
+        """Close the connection instead of sending the answer (fault "drop")."""
+        rst = bool(self.drop.get("rst"))
+        self.drop = None
+        self.close_connection = True
+        if self.entry is not None:
+            self.entry.status = status
+            self.entry.finished = time.monotonic()
+        if rst:
+            self.abort_connection()
+            return
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def send_json(self, status, body, extra=()):
         if not isinstance(body, bytes):
@@ -881,6 +919,7 @@ class Handler(BaseHTTPRequestHandler):
     def route(self):
         self.entry = None
         self.multipart = None
+        self.drop = None
         raw = self.path
         if raw.startswith("http://") or raw.startswith("https://"):
             slash = raw.find("/", raw.find("//") + 2)
@@ -915,6 +954,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.entry.fault = action
                 if action == "delay":
                     time.sleep(float(rule.get("ms", 0)) / 1000.0)
+                elif action == "drop":
+                    self.drop = rule
                 elif action == "next_href":
                     override = (rule.get("value"),)
                 else:
@@ -1151,19 +1192,36 @@ class Handler(BaseHTTPRequestHandler):
         if lat > 0:
             time.sleep(lat)
 
-    def idempotent(self, produce):
+    def request_fingerprint(self, body):
+        """What a repeated Idempotency-Key must repeat: method, target and body content."""
+        if self.multipart is not None:
+            fields, files = self.multipart
+            content = (sorted(fields.items()),
+                       [(f["name"], f["filename"], f["content_type"],
+                         hashlib.sha256(f["data"]).hexdigest()) for f in files])
+        elif self.entry.json is not None:
+            content = json.dumps(self.entry.json, sort_keys=True)
+        else:
+            content = hashlib.sha256(body).hexdigest()
+        return (self.command, self.entry.raw_path, content)
+
+    def idempotent(self, produce, body):
         """Run produce() -> (status, body bytes) under Idempotency-Key rules."""
         key = self.headers.get("Idempotency-Key")
         st = STATE
         if key is None:
             self.sleep_latency()
             return produce()
+        request = self.request_fingerprint(body)
         with st.lock:
             if key in st.idem:
                 saved = st.idem[key]
                 if saved is None:
                     raise checkr_error(409, "A request with this idempotency key is already in progress")
-                return saved
+                if saved[0] != request:
+                    raise checkr_error(422, "Keys for idempotent requests can only be used "
+                                            "with the same parameters they were first used with")
+                return saved[1:]
             st.idem[key] = None
             gen = st.generation
         ok = False
@@ -1177,7 +1235,7 @@ class Handler(BaseHTTPRequestHandler):
                 if st.generation != gen:
                     pass            # the store was reset meanwhile
                 elif ok:
-                    st.idem[key] = (status, body)
+                    st.idem[key] = (request, status, body)
                 elif st.idem.get(key, 0) is None:
                     del st.idem[key]
 
@@ -1202,12 +1260,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, body, self.rate_headers(CHECKR_PREFIX))
                 return
             if self.command == "POST":
-                status, out = self.idempotent(lambda: self.checkr_upload(segs[4], body))
+                status, out = self.idempotent(lambda: self.checkr_upload(segs[4], body), body)
                 self.send_json(status, out, self.rate_headers(CHECKR_PREFIX))
                 return
         if n == 6 and segs[2] == API_VERSION and segs[3] == "reports" \
                 and segs[5] == "candidate_stories" and segs[4] and self.command == "POST":
-            status, out = self.idempotent(lambda: self.checkr_story(segs[4], body))
+            status, out = self.idempotent(lambda: self.checkr_story(segs[4], body), body)
             self.send_json(status, out, self.rate_headers(CHECKR_PREFIX))
             return
         self.sleep_latency()

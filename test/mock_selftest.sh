@@ -225,6 +225,8 @@ eq "upload no file" "$(req "${CK[@]}" -F type=passport "$CU")" 400
 eq "upload missing candidate" "$(req "${CK[@]}" -F type=passport -F "file=@$T/up.pdf;type=application/pdf" "$B/checkr/v1/candidates/missing1/documents")" 404
 eq "upload no auth" "$(req -A x -F type=passport -F "file=@$T/up.pdf;type=application/pdf" "$CU")" 401
 eq "upload idempotent" "$(req "${CK[@]}" -H "Idempotency-Key: up-1" -F type=passport -F "file=@$T/up.pdf;type=image/jpg" "$CU"; pj 'd["id"]')" "$(req "${CK[@]}" -H "Idempotency-Key: up-1" -F type=passport -F "file=@$T/up.pdf;type=image/jpg" "$CU"; pj 'd["id"]')"
+eq "upload idem other type" "$(req "${CK[@]}" -H "Idempotency-Key: up-1" -F type=consent -F "file=@$T/up.pdf;type=image/jpg" "$CU")" 422
+eq "upload idem other file" "$(req "${CK[@]}" -H "Idempotency-Key: up-1" -F type=passport -F "file=@$T/up.bin;type=image/jpg;filename=up.pdf" "$CU")" 422
 eq "documents_created" "$(ctl GET stats >/dev/null; pj 'd["documents_created"]' "$T/ctl")" 2
 
 ########## Candidate stories + idempotency
@@ -239,8 +241,11 @@ eq "story missing report" "$(req "${CK[@]}" "${JS[@]}" --data-binary "$STORY" "$
 eq "story limit" "$(req "${CK[@]}" "${JS[@]}" --data-binary "$STORY" "$B/checkr/v1/reports/limit9/candidate_stories"; pj 'd')" '400{"error": "Candidate stories limit exceeded"}'
 eq "story idem first" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-1" --data-binary "$STORY" "$S")" 200
 cp "$T/body" "$T/story1"
-eq "story idem replay" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-1" --data-binary '{"content":"other","documents":[]}' "$S")" 200
+eq "story idem replay" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-1" --data-binary "$STORY" "$S")" 200
 if cmp -s "$T/body" "$T/story1"; then ok; else bad "story idempotent replay body differs"; fi
+eq "story idem other body" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-1" --data-binary '{"content":"other","documents":[]}' "$S"; pj 'd["error"]')" "422Keys for idempotent requests can only be used with the same parameters they were first used with"
+eq "story idem same JSON value, other spacing" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-1" --data-binary "$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1]), indent=2))' "$STORY")" "$S"; pj 'd["id"]')" "200$(pj 'd["id"]' "$T/story1")"
+eq "story idem other report" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-1" --data-binary "$STORY" "$B/checkr/v1/reports/bf3393b7d751206c7c67b6e5/candidate_stories")" 422
 eq "stories_created" "$(ctl GET stats >/dev/null; pj 'd["stories_created"]' "$T/ctl")" 3
 eq "story idem error not stored (1)" "$(req "${CK[@]}" -H "Content-Type: text/plain" -H "Idempotency-Key: k-2" --data-binary "$STORY" "$S")" 400
 eq "story idem error not stored (2)" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: k-2" --data-binary "$STORY" "$S")" 200
@@ -327,6 +332,26 @@ F '{"path_contains": "many-19/", "action": "next_href", "value": "http://evil.ex
 eq "next_href replaced" "$(req "${CK[@]}" "$B/checkr/v1/candidates/many-19/documents"; pj '[d["next_href"], len(d["data"])]')" '200["http://evil.example:1/steal", 19]'
 F '{"path_contains": "attachments", "times": 1, "action": "next_href", "value": "b2Zmc2V0OjA="}'
 eq "kombo next replaced" "$(req "${KO[@]}" "$K1"; pj 'd["data"]["next"]')" "200b2Zmc2V0OjA="
+# drop: the upload is created, the answer never sent (FIN, then RST)
+CD="$B/checkr/v1/candidates/dropcand000000000000001/documents"
+N0=$(req "${CK[@]}" "$CD" >/dev/null; pj 'd["count"]')
+F '{"path_contains": "dropcand", "method": "POST", "times": 1, "action": "drop"}'
+curl -sS --max-time 10 -o /dev/null "${CK[@]}" -H "Idempotency-Key: drop-1" -F type=passport -F "file=@$T/up.pdf;type=application/pdf" "$CD" 2>/dev/null
+eq "drop: empty reply" $? 52
+eq "drop: created" "$(req "${CK[@]}" "$CD"; pj 'd["count"]')" "200$((N0 + 1))"
+eq "drop: logged" "$(curl -sS "$B/_mock/requests" | python3 -c 'import json,sys; d=json.load(sys.stdin); print([(e["status"], e["fault"]) for e in d if "dropcand" in e["path"] and e["method"] == "POST"])')" "[(200, 'drop')]"
+eq "drop: retry replays" "$(req "${CK[@]}" -H "Idempotency-Key: drop-1" -F type=passport -F "file=@$T/up.pdf;type=application/pdf" "$CD"; pj 'd["type"]')" 200passport
+eq "drop: one document" "$(req "${CK[@]}" "$CD"; pj 'd["count"]')" "200$((N0 + 1))"
+F '{"path_contains": "dropcand", "method": "POST", "times": 1, "action": "drop", "rst": true}'
+curl -sS --max-time 10 -o /dev/null "${CK[@]}" -F type=consent -F "file=@$T/up.pdf;type=application/pdf" "$CD" 2>/dev/null
+eq "drop rst: reset" $? 56
+eq "drop rst: created" "$(req "${CK[@]}" "$CD"; pj 'd["count"]')" "200$((N0 + 2))"
+F '{"path_contains": "candidate_stories", "times": 1, "action": {"drop": {}}}'
+BEFORE=$(ctl GET stats >/dev/null; pj 'd["stories_created"]' "$T/ctl")
+curl -sS --max-time 10 -o /dev/null "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: drop-2" --data-binary "$STORY" "$S" 2>/dev/null
+eq "drop story: empty reply" $? 52
+eq "drop story: retry replays" "$(req "${CK[@]}" "${JS[@]}" -H "Idempotency-Key: drop-2" --data-binary "$STORY" "$S")" 200
+eq "drop story: one story" "$(ctl GET stats >/dev/null; pj 'd["stories_created"]' "$T/ctl")" $((BEFORE + 1))
 # faults on file downloads
 F '{"path_contains": "/files/checkr/d0000000000000000000aa02", "times": 1, "action": "respond", "status": 500, "body": "x"}'
 eq "fault on files" "$(req "$B/files/checkr/d0000000000000000000aa02")$(req "$B/files/checkr/d0000000000000000000aa02")" 500200
