@@ -105,6 +105,23 @@ sub key_of
 }
 
 # ---------------------------------------------------------------------------
+# the API processed the POST but the answer was lost: the retry carries the
+# same key and the API replays; one document
+{
+	my $created0 = mock_stats()->{documents_created};
+	mock_fault({ path_contains => '/candidates/tap-drop/', method => 'POST', times => 1,
+			action => 'drop' });
+	my $id = queue('tap-drop', 'drop.pdf');
+	deliver();
+	is(row($id)->{status}, 'pending', 'lost answer: pending');
+	ok(deliver_until_done($id, 30), 'lost answer: done');
+	is(row($id)->{status}, 'delivered', 'lost answer: delivered');
+	is_deeply(posts_for('tap-drop'), [ key_of($id), key_of($id) ],
+		'lost answer: the same key sent twice');
+	is(mock_stats()->{documents_created}, $created0 + 1, 'lost answer: one document created');
+}
+
+# ---------------------------------------------------------------------------
 # a 4xx that is not retried fails the row with the API's message; await
 # raises it
 {
