@@ -76,34 +76,27 @@ SELECT * FROM candidate_docs.deliver();
 -- committed writes: nothing is sent before COMMIT; deliver() sends each once
 --
 \! curl -s -w '\n' -X POST "$MOCK_URL/_mock/reset"
+-- the INSERT of two documents and a story, with the keys they return
+CREATE FUNCTION regress_queue() RETURNS void LANGUAGE sql AS $$
+  WITH q AS (
+    INSERT INTO candidate_documents (candidate_id, type, filename, content)
+      VALUES ('c-ok-1', 'consent', 'one.pdf', '%PDF-1.4 one'),
+             ('c-ok-2', 'passport', 'two.pdf', '%PDF-1.4 two')
+      RETURNING attrs)
+  INSERT INTO regress_keys
+    SELECT (attrs->>'delivery_id')::bigint, attrs->>'idempotency_key' FROM q;
+  INSERT INTO regress_keys
+    SELECT (s->>'delivery_id')::bigint, s->>'idempotency_key'
+      FROM candidate_docs.create_candidate_story('rpt-ok', '{"content": "queued story"}',
+                                                  'regress-story-key', 'regress_checkr') AS s;
+$$;
 BEGIN;
-WITH q AS (
-  INSERT INTO candidate_documents (candidate_id, type, filename, content)
-    VALUES ('c-ok-1', 'consent', 'one.pdf', '%PDF-1.4 one'),
-           ('c-ok-2', 'passport', 'two.pdf', '%PDF-1.4 two')
-    RETURNING attrs)
-INSERT INTO regress_keys
-  SELECT (attrs->>'delivery_id')::bigint, attrs->>'idempotency_key' FROM q;
-INSERT INTO regress_keys
-  SELECT (s->>'delivery_id')::bigint, s->>'idempotency_key'
-    FROM candidate_docs.create_candidate_story('rpt-ok', '{"content": "queued story"}',
-                                                'regress-story-key', 'regress_checkr') AS s;
+SELECT regress_queue();
 SELECT * FROM candidate_docs.deliver();  -- ERROR
 ROLLBACK;
 SELECT count(*) AS queued FROM candidate_docs.deliveries;
-TRUNCATE regress_keys;
 -- the same, committed
-WITH q AS (
-  INSERT INTO candidate_documents (candidate_id, type, filename, content)
-    VALUES ('c-ok-1', 'consent', 'one.pdf', '%PDF-1.4 one'),
-           ('c-ok-2', 'passport', 'two.pdf', '%PDF-1.4 two')
-    RETURNING attrs)
-INSERT INTO regress_keys
-  SELECT (attrs->>'delivery_id')::bigint, attrs->>'idempotency_key' FROM q;
-INSERT INTO regress_keys
-  SELECT (s->>'delivery_id')::bigint, s->>'idempotency_key'
-    FROM candidate_docs.create_candidate_story('rpt-ok', '{"content": "queued story"}',
-                                                'regress-story-key', 'regress_checkr') AS s;
+SELECT regress_queue();
 SELECT count(*) AS keys, count(DISTINCT key) AS distinct_keys,
        count(*) FILTER (WHERE regress_is_uuid4(key)) AS uuid4_keys
   FROM regress_keys;
@@ -269,7 +262,7 @@ DROP VIEW regress_docs_view;
 REVOKE ALL ON candidate_documents FROM regress_outbox_a, regress_outbox_b, regress_outbox_d;
 REVOKE ALL ON FOREIGN SERVER regress_checkr FROM regress_outbox_a, regress_outbox_b;
 DROP ROLE regress_outbox_a, regress_outbox_b, regress_outbox_d;
-DROP FUNCTION regress_posts(jsonb);
+DROP FUNCTION regress_posts(jsonb), regress_queue();
 ALTER SYSTEM RESET candidate_docs.delivery_worker;
 SELECT pg_reload_conf();
 \i sql/include/teardown.sql

@@ -218,13 +218,13 @@ candidate_docs_await_delivery(PG_FUNCTION_ARGS)
 }
 
 /*
- * retry_delivery(id bigint) RETURNS void: a failed row is pending again,
- * due now, with its attempts reset and the same Idempotency-Key.
+ * Move row id, which the caller may see and no deliverer holds, from status
+ * from to another with update (its parameter $1 is the id); hint says
+ * which rows may be.
  */
-Datum
-candidate_docs_retry_delivery(PG_FUNCTION_ARGS)
+static void
+change_row(int64 id, const char *from, const char *update, const char *hint)
 {
-	int64		id = PG_GETARG_INT64(0);
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(id)};
 	CdOutboxUser save;
@@ -234,16 +234,27 @@ candidate_docs_retry_delivery(PG_FUNCTION_ARGS)
 	cd_outbox_enter(&save);
 	if (!read_row(id, user, true, CurrentMemoryContext, &row))
 		no_such_delivery(id);
-	if (strcmp(row.status, "failed") != 0)
+	if (strcmp(row.status, from) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("delivery " INT64_FORMAT " is %s, not failed", id, row.status),
-				 errhint("Only a failed delivery can be retried.")));
-	if (SPI_execute_with_args("UPDATE candidate_docs.outbox SET status = 'pending', "
-							  "attempts = 0, next_attempt_at = now() WHERE id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+				 errmsg("delivery " INT64_FORMAT " is %s, not %s", id, row.status, from),
+				 errhint("%s", hint)));
+	if (SPI_execute_with_args(update, 1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update the outbox");
 	cd_outbox_leave(&save);
+}
+
+/*
+ * retry_delivery(id bigint) RETURNS void: a failed row is pending again,
+ * due now, with its attempts reset and the same Idempotency-Key.
+ */
+Datum
+candidate_docs_retry_delivery(PG_FUNCTION_ARGS)
+{
+	change_row(PG_GETARG_INT64(0), "failed",
+			   "UPDATE candidate_docs.outbox SET status = 'pending', "
+			   "attempts = 0, next_attempt_at = now() WHERE id = $1",
+			   "Only a failed delivery can be retried.");
 	cd_outbox_wake_at_commit();
 	PG_RETURN_VOID();
 }
@@ -255,25 +266,9 @@ candidate_docs_retry_delivery(PG_FUNCTION_ARGS)
 Datum
 candidate_docs_cancel_delivery(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
-	CdOutboxUser save;
-	OutboxRow	row;
-	Oid			user = visible_user();
-
-	cd_outbox_enter(&save);
-	if (!read_row(id, user, true, CurrentMemoryContext, &row))
-		no_such_delivery(id);
-	if (strcmp(row.status, "pending") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("delivery " INT64_FORMAT " is %s, not pending", id, row.status),
-				 errhint("Only a delivery not yet sent can be cancelled.")));
-	if (SPI_execute_with_args("UPDATE candidate_docs.outbox SET status = 'cancelled', "
-							  "request = NULL, content = NULL WHERE id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update the outbox");
-	cd_outbox_leave(&save);
+	change_row(PG_GETARG_INT64(0), "pending",
+			   "UPDATE candidate_docs.outbox SET status = 'cancelled', "
+			   "request = NULL, content = NULL WHERE id = $1",
+			   "Only a delivery not yet sent can be cancelled.");
 	PG_RETURN_VOID();
 }

@@ -184,7 +184,9 @@ sub key_of
 		'the first deliverer is sending');
 	is(psql_value("SELECT status FROM candidate_docs.deliveries WHERE id = $id"), 'sending',
 		'the view shows it as sending');
+	my $t0 = time();
 	is(deliver(), '0,0', 'a second deliverer sends nothing meanwhile');
+	ok(time() - $t0 < 1.5, '... and does not wait for the first');
 	my $r = psql_run("SELECT candidate_docs.cancel_delivery($id)");
 	like($r->{err}, qr/delivery $id is being sent/, 'a row being sent cannot be cancelled');
 	$r = $s->wait(20);
