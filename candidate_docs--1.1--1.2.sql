@@ -14,3 +14,88 @@ ALTER FUNCTION candidate_docs.stats()
   SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION candidate_docs.stats_reset()
   SET search_path = pg_catalog, pg_temp;
+
+-- The outbox: writes queued under delivery 'after_commit', sent after
+-- COMMIT by candidate_docs.deliver() (and the background deliverers).  It
+-- holds document bytes: no ordinary role reads it; each role sees its own
+-- rows through candidate_docs.deliveries.
+CREATE TABLE candidate_docs.outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queued_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    queued_by       oid NOT NULL,           -- the role whose identity sends it
+    queued_by_name  name NOT NULL,
+    server          oid NOT NULL,
+    server_name     name NOT NULL,
+    relid           oid,                    -- foreign table of a document
+    kind            text NOT NULL CHECK (kind IN ('document', 'story')),
+    target          text NOT NULL,          -- candidate id or report id
+    idempotency_key text NOT NULL,
+    request         jsonb,                  -- document fields, or the story
+    content         bytea,                  -- document bytes
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'delivered', 'failed', 'cancelled')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    delivered_at    timestamptz,
+    last_error      text,
+    result          jsonb
+);
+CREATE INDEX outbox_due ON candidate_docs.outbox (next_attempt_at)
+  WHERE status = 'pending';
+CREATE INDEX outbox_queued_at ON candidate_docs.outbox (queued_at);
+REVOKE ALL ON candidate_docs.outbox FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('candidate_docs.outbox', '');
+
+-- 'sending': a deliverer holds the row's advisory lock (candidate_docs.deliver()).
+CREATE VIEW candidate_docs.deliveries WITH (security_barrier) AS
+SELECT o.id, o.queued_at, o.queued_by_name AS queued_by,
+       COALESCE(s.srvname, o.server_name) AS server, o.kind, o.target,
+       CASE WHEN o.status = 'pending' AND EXISTS (
+                   SELECT 1 FROM pg_catalog.pg_locks l
+                    WHERE l.locktype = 'advisory' AND l.granted
+                      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                         WHERE d.datname = pg_catalog.current_database())
+                      AND l.classid = 1128550210::oid
+                      AND l.objid = (o.id % 4294967296)::oid
+                      AND l.objsubid = 2)
+            THEN 'sending' ELSE o.status END AS status,
+       o.attempts, o.next_attempt_at, o.delivered_at, o.last_error, o.result
+  FROM candidate_docs.outbox o
+  LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = o.server
+ WHERE o.queued_by = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+GRANT SELECT ON candidate_docs.deliveries TO PUBLIC;
+COMMENT ON VIEW candidate_docs.deliveries IS
+  'Writes queued under delivery after_commit: one row per write; a role sees its own';
+
+CREATE FUNCTION candidate_docs.deliver(OUT delivered bigint, OUT failed bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'candidate_docs_deliver'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION candidate_docs.deliver() IS
+  'Send due queued writes (a bounded batch); returns how many were delivered and failed';
+
+CREATE FUNCTION candidate_docs.await_delivery(id bigint, timeout interval DEFAULT '30 s')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'candidate_docs_await_delivery'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION candidate_docs.await_delivery(bigint, interval) IS
+  'Wait for a queued write; returns what the API created, or raises its error';
+
+CREATE FUNCTION candidate_docs.retry_delivery(id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'candidate_docs_retry_delivery'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION candidate_docs.retry_delivery(bigint) IS
+  'Queue a failed write again, with the same idempotency key';
+
+CREATE FUNCTION candidate_docs.cancel_delivery(id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'candidate_docs_cancel_delivery'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION candidate_docs.cancel_delivery(bigint) IS
+  'Cancel a queued write that is not being sent and not yet delivered';

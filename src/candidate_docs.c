@@ -47,6 +47,8 @@ _PG_init(void)
 							 true,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	cd_outbox_init();
+	cd_deliver_init();
 	cd_joinpath_init();
 	cd_joinexec_init();
 	cd_budget_init();

@@ -235,6 +235,8 @@ extern CdServer *cd_server_by_name(const char *servername, Oid userid);
 extern const CdApi *cd_server_api(Oid serverid);
 extern const CdApi *cd_table_api(Oid foreigntableid);
 extern char *cd_column_field(Oid relid, AttrNumber attnum);
+extern bool cd_delivery_value_valid(const char *value);
+extern const char *cd_delivery_option(Oid serverid, Oid foreigntableid);
 
 /* ----------------------------------------------------------------
  * url.c: URLs, origins and header values
@@ -384,6 +386,7 @@ extern CdRequest *cd_transfer_next(CdTransfer *xfer, bool wait);
 extern void cd_transfer_poll(CdTransfer *xfer);
 extern void cd_transfer_release(CdTransfer *xfer, CdRequest *req);
 extern bool cd_request_ok(const CdRequest *req);
+extern bool cd_request_retryable(const CdRequest *req);
 pg_noreturn extern void cd_request_error(const CdTransfer *xfer,
 										 const CdRequest *req,
 										 const char *what);
@@ -624,6 +627,18 @@ extern void cdExplainForeignModify(ModifyTableState *mtstate,
 								   ResultRelInfo *rinfo, List *fdw_private,
 								   int subplan_index, ExplainState *es);
 
+/* What the multipart body of an upload is built from, for every attempt. */
+typedef struct CdUploadParts
+{
+	const char *type;
+	const char *filename;
+	const char *content_type;
+	const char *data;
+	size_t		len;
+} CdUploadParts;
+
+extern curl_mime *cd_upload_mime(CURL *easy, void *arg);
+
 /* ----------------------------------------------------------------
  * mime.c: content types of uploads
  * ----------------------------------------------------------------
@@ -650,6 +665,54 @@ extern json_t *cd_parse_json_arg(const char *text, size_t len, const char *argna
  */
 extern json_t *cd_story_check(json_t *story, char *msg, size_t msglen,
 							  const char **hint);
+
+/* ----------------------------------------------------------------
+ * outbox.c: queueing writes under delivery "after_commit"
+ * ----------------------------------------------------------------
+ */
+extern char *cd_delivery_setting;	/* GUC candidate_docs.delivery */
+
+/* One write to queue; the caller keeps every pointer. */
+typedef struct CdQueuedWrite
+{
+	const char *kind;			/* "document" or "story" */
+	Oid			userid;			/* whose user mapping sends it */
+	Oid			serverid;
+	const char *server_name;
+	Oid			relid;			/* foreign table of a document, or InvalidOid */
+	const char *target;			/* candidate id or report id */
+	const char *key;			/* Idempotency-Key of every attempt */
+	const char *request;		/* JSON: document fields, or the story */
+	const char *content;		/* document bytes, or NULL */
+	size_t		content_len;
+} CdQueuedWrite;
+
+extern void cd_outbox_init(void);
+extern bool cd_delivery_after_commit(Oid serverid, Oid relid);
+extern void cd_outbox_wake_at_commit(void);
+extern Oid	cd_outbox_relid(Oid *owner);
+extern int64 cd_outbox_queue(const CdQueuedWrite *w);
+extern bool cd_outbox_queued_in_xact(void);
+
+/* The user and security context to restore after working as the outbox's owner. */
+typedef struct CdOutboxUser
+{
+	Oid			userid;
+	int			sec_context;
+} CdOutboxUser;
+
+extern void cd_outbox_enter(CdOutboxUser *save);
+extern void cd_outbox_leave(const CdOutboxUser *save);
+
+/* ----------------------------------------------------------------
+ * deliver.c: sending queued writes
+ * ----------------------------------------------------------------
+ */
+extern int	cd_delivery_max_age_s;	/* GUC candidate_docs.delivery_max_age */
+extern int	cd_delivery_retention_s;	/* GUC candidate_docs.delivery_retention */
+
+extern void cd_deliver_init(void);
+extern void cd_deliver(int64 *delivered, int64 *failed);
 
 /* ----------------------------------------------------------------
  * worker.c: the background deliverers of the outbox

@@ -469,9 +469,9 @@ start_queued(CdTransfer *xfer)
 	}
 }
 
-/* Whether a finished attempt is worth another try. */
-static bool
-attempt_retryable(const CdRequest *req)
+/* Whether a finished attempt is worth another try (deliver.c asks too). */
+bool
+cd_request_retryable(const CdRequest *req)
 {
 	if (req->no_fd)
 		return false;			/* waiting would not free descriptors */
@@ -542,7 +542,7 @@ request_finished(CdRequest *req, CURLcode result)
 	req->curl_code = result;
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
 	xfer->stats.bytes += req->resp_len;
-	retry = attempt_retryable(req) && req->attempts <= xfer->srv->max_retries;
+	retry = cd_request_retryable(req) && req->attempts <= xfer->srv->max_retries;
 	cd_budget_finish(req);
 	cd_stats_end(req, retry);
 	request_detach(xfer, req, result == CURLE_OK);

@@ -21,11 +21,13 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -57,18 +59,11 @@ typedef struct CdModifyState
 	bool		blank_padded[UP_NFIELDS];	/* char(n): trailing blanks go */
 	MemoryContext cxt;
 	MemoryContext row_cxt;		/* reset for every row */
-	CdTransfer *xfer;
+	CdTransfer *xfer;			/* NULL when writes are queued */
+	Oid			relid;
+	Oid			userid;			/* whose identity the rows are sent with */
+	bool		after_commit;	/* queue the rows (outbox.c) */
 } CdModifyState;
-
-/* What the multipart body is built from, for every attempt. */
-typedef struct UploadParts
-{
-	const char *type;
-	const char *filename;
-	const char *content_type;
-	const char *data;
-	size_t		len;
-} UploadParts;
 
 /*
  * IsForeignRelUpdatable: INSERT where the API takes uploads, nothing else.
@@ -287,8 +282,10 @@ modify_init(CdModifyState *st, EState *estate, ResultRelInfo *rinfo,
 	st->row_cxt = AllocSetContextCreate(st->cxt, "candidate_docs insert row",
 										ALLOCSET_DEFAULT_SIZES);
 	st->relname = pstrdup(RelationGetRelationName(rel));
-	st->srv = cd_server_for_table(RelationGetRelid(rel),
-								  cd_result_rel_user(rinfo, estate));
+	st->relid = RelationGetRelid(rel);
+	st->userid = cd_result_rel_user(rinfo, estate);
+	st->srv = cd_server_for_table(st->relid, st->userid);
+	st->after_commit = cd_delivery_after_commit(st->srv->serverid, st->relid);
 	st->api = cd_table_api(RelationGetRelid(rel));
 	st->returning = returning;
 	if (returning)
@@ -308,7 +305,8 @@ modify_init(CdModifyState *st, EState *estate, ResultRelInfo *rinfo,
 				st->attno[f] = att->attnum;
 			}
 	}
-	st->xfer = cd_transfer_create(st->srv, st->cxt);
+	if (!st->after_commit)
+		st->xfer = cd_transfer_create(st->srv, st->cxt);
 }
 
 /*
@@ -415,10 +413,14 @@ row_nonempty_text(CdModifyState *st, TupleTableSlot *slot, int f)
 	return s;
 }
 
-static curl_mime *
-build_upload_mime(CURL *easy, void *arg)
+/*
+ * The multipart body of an upload (arg is a CdUploadParts), for libcurl;
+ * also used by deliver.c for queued uploads.
+ */
+curl_mime *
+cd_upload_mime(CURL *easy, void *arg)
 {
-	UploadParts *parts = arg;
+	CdUploadParts *parts = arg;
 	curl_mime  *mime = curl_mime_init(easy);
 	curl_mimepart *part;
 
@@ -437,7 +439,7 @@ build_upload_mime(CURL *easy, void *arg)
 
 /* Read and check the row into parts; nothing is sent yet. */
 static char *
-upload_parts(CdModifyState *st, TupleTableSlot *slot, UploadParts *parts,
+upload_parts(CdModifyState *st, TupleTableSlot *slot, CdUploadParts *parts,
 			 bytea **content)
 {
 	char	   *candidate_id = row_nonempty_text(st, slot, UP_CANDIDATE);
@@ -498,7 +500,77 @@ fill_returning(CdModifyState *st, TupleTableSlot *slot, const CdJsonDoc *doc,
 }
 
 /*
- * ExecForeignInsert: one upload per row.
+ * Under delivery "after_commit": queue the checked row in the outbox.
+ * RETURNING gives what is known before sending (the fields given, the
+ * size) and, in attrs, the delivery's id, status and Idempotency-Key.
+ */
+/* RETURNING of a queued row, from the JSON object text. */
+static void
+fill_returning_text(CdModifyState *st, TupleTableSlot *slot, const char *text,
+					const char *candidate_id, bytea *content)
+{
+	CdJsonDoc	doc;
+	char		msg[256];
+
+	if (!cd_json_scan(text, strlen(text), &doc, msg, sizeof(msg)))
+		elog(ERROR, "invalid queued row: %s", msg);
+	PG_TRY();
+	{
+		fill_returning(st, slot, &doc, candidate_id, content);
+	}
+	PG_FINALLY();
+	{
+		cd_json_free(&doc);
+	}
+	PG_END_TRY();
+}
+
+/* Append "name": "value" to a JSON object being written. */
+static void
+append_member(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfoString(buf, buf->len > 1 ? ", " : "");
+	escape_json(buf, name);
+	appendStringInfoString(buf, ": ");
+	escape_json(buf, value);
+}
+
+static void
+queue_upload(CdModifyState *st, TupleTableSlot *slot, const char *candidate_id,
+			 const CdUploadParts *parts, bytea *content)
+{
+	CdQueuedWrite w = {0};
+	StringInfoData buf;
+	int64		id;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_member(&buf, "type", parts->type);
+	append_member(&buf, "filename", parts->filename);
+	append_member(&buf, "content_type", parts->content_type);
+	w.request = psprintf("%s}", buf.data);
+	w.kind = "document";
+	w.userid = st->userid;
+	w.serverid = st->srv->serverid;
+	w.server_name = st->srv->server_name;
+	w.relid = st->relid;
+	w.target = candidate_id;
+	w.key = cd_new_idempotency_key();
+	w.content = parts->data;
+	w.content_len = parts->len;
+	id = cd_outbox_queue(&w);
+	if (!st->returning)
+		return;
+	appendStringInfo(&buf, ", \"filesize\": %zu, \"delivery_id\": " INT64_FORMAT,
+					 parts->len, id);
+	append_member(&buf, "delivery_status", "pending");
+	append_member(&buf, "idempotency_key", w.key);
+	appendStringInfoChar(&buf, '}');
+	fill_returning_text(st, slot, buf.data, candidate_id, content);
+}
+
+/*
+ * ExecForeignInsert: one upload per row (or one queued row).
  */
 TupleTableSlot *
 cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
@@ -506,7 +578,7 @@ cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 {
 	CdModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
-	UploadParts parts;
+	CdUploadParts parts;
 	bytea	   *content;
 	char	   *candidate_id;
 	CdRequest  *req;
@@ -515,12 +587,18 @@ cdExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 	MemoryContextReset(st->row_cxt);
 	old = MemoryContextSwitchTo(st->row_cxt);
 	candidate_id = upload_parts(st, slot, &parts, &content);
+	if (st->after_commit)
+	{
+		queue_upload(st, slot, candidate_id, &parts, content);
+		MemoryContextSwitchTo(old);
+		return slot;
+	}
 	what = psprintf("could not upload document \"%s\" for candidate \"%s\"",
 					parts.filename, candidate_id);
 	req = cd_request_new(st->xfer, "POST", cd_url_expand(st->srv->base_url,
 											   st->api->upload_path,
 											   candidate_id), true);
-	req->build_mime = build_upload_mime;
+	req->build_mime = cd_upload_mime;
 	req->mime_arg = &parts;
 	req->idempotency_key = cd_new_idempotency_key();
 	cd_http_perform(st->xfer, req);
@@ -572,7 +650,12 @@ cdExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	CdModifyState *st = rinfo->ri_FdwState;
 	const CdApi *api = cd_table_api(RelationGetRelid(rinfo->ri_RelationDesc));
 
+	Oid			relid = RelationGetRelid(rinfo->ri_RelationDesc);
+
 	ExplainPropertyText("Endpoint", psprintf("POST %s", api->upload_path), es);
+	if (st && st->cxt ? st->after_commit :
+		cd_delivery_after_commit(GetForeignTable(relid)->serverid, relid))
+		ExplainPropertyText("Delivery", "after commit (rows are queued in candidate_docs.outbox)", es);
 	if (es->analyze && st && st->xfer)
 	{
 		ExplainPropertyInteger("Requests", NULL, st->xfer->stats.requests, es);

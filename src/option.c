@@ -49,9 +49,11 @@ static const CdOption cd_options[] = {
 	{"requests_per_minute", ForeignServerRelationId},
 	{"max_inflight", ForeignServerRelationId},
 	{"ssl_ca_file", ForeignServerRelationId},
+	{"delivery", ForeignServerRelationId},
 	{"api_key", UserMappingRelationId},
 	{"integration_id", UserMappingRelationId},
 	{"resource", ForeignTableRelationId},
+	{"delivery", ForeignTableRelationId},
 	{"column_name", AttributeRelationId},
 	{NULL, InvalidOid}
 };
@@ -87,6 +89,7 @@ static void check_api(const char *value);
 static void check_base_url(const char *value);
 static void check_resource(const char *value);
 static void check_ssl_ca_file(const char *value);
+static void check_delivery(const char *value);
 static const CdIntOption *int_option_def(const char *keyword);
 static int64 parse_int_option(const CdIntOption *opt, const char *value);
 static int64 int_option(List *options, const char *keyword);
@@ -208,6 +211,8 @@ check_option_value(DefElem *def)
 		check_resource(value);
 	else if (strcmp(name, "ssl_ca_file") == 0)
 		check_ssl_ca_file(value);
+	else if (strcmp(name, "delivery") == 0)
+		check_delivery(value);
 	else if (strcmp(name, "api_key") == 0 ||
 			 strcmp(name, "integration_id") == 0)
 	{
@@ -302,6 +307,40 @@ check_ssl_ca_file(const char *value)
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"", "ssl_ca_file", value),
 				 errdetail("The path must be absolute.")));
+}
+
+/* The values of option "delivery" and of candidate_docs.delivery. */
+bool
+cd_delivery_value_valid(const char *value)
+{
+	return strcmp(value, "immediate") == 0 || strcmp(value, "after_commit") == 0;
+}
+
+static void
+check_delivery(const char *value)
+{
+	if (!cd_delivery_value_valid(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"",
+						"delivery", value),
+				 errhint("Valid values are: immediate, after_commit.")));
+}
+
+/*
+ * Option "delivery" in force for a foreign table (InvalidOid: none) on
+ * server serverid: the table's, else the server's, else NULL.
+ */
+const char *
+cd_delivery_option(Oid serverid, Oid foreigntableid)
+{
+	const char *value = NULL;
+
+	if (OidIsValid(foreigntableid))
+		value = option_value(GetForeignTable(foreigntableid)->options, "delivery");
+	if (value == NULL)
+		value = option_value(GetForeignServer(serverid)->options, "delivery");
+	return value;
 }
 
 /* The integer option named keyword, or NULL if it is not one. */

@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -117,6 +118,38 @@ post_story(CdServer *srv, const char *report_id, char *body, char *key)
 }
 
 /*
+ * Under delivery "after_commit": queue the story in the outbox; returns
+ * {"delivery_id": ..., "delivery_status": "pending", "idempotency_key": ...}.
+ */
+static Datum
+queue_story(CdServer *srv, const char *report_id, const char *body, const char *key)
+{
+	CdQueuedWrite w = {0};
+	int64		id;
+	Oid			typinput;
+	Oid			typioparam;
+	char	   *text;
+	StringInfoData buf;
+
+	w.kind = "story";
+	w.userid = GetUserId();
+	w.serverid = srv->serverid;
+	w.server_name = srv->server_name;
+	w.target = report_id;
+	w.key = key;
+	w.request = body;
+	id = cd_outbox_queue(&w);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"delivery_id\": " INT64_FORMAT
+					 ", \"delivery_status\": \"pending\", \"idempotency_key\": ", id);
+	escape_json(&buf, key);
+	appendStringInfoChar(&buf, '}');
+	text = buf.data;
+	getTypeInputInfo(JSONBOID, &typinput, &typioparam);
+	return OidInputFunctionCall(typinput, text, typioparam, -1);
+}
+
+/*
  * create_candidate_story(report_id text, story jsonb,
  *						  idempotency_key text DEFAULT NULL,
  *						  server name DEFAULT 'checkr') RETURNS jsonb
@@ -151,5 +184,7 @@ candidate_docs_create_candidate_story(PG_FUNCTION_ARGS)
 				 errmsg("server \"%s\" does not take candidate stories",
 						srv->server_name),
 				 errhint("Pass a server whose api is \"checkr\".")));
+	if (cd_delivery_after_commit(srv->serverid, InvalidOid))
+		PG_RETURN_DATUM(queue_story(srv, report_id, body, key));
 	PG_RETURN_DATUM(post_story(srv, report_id, body, key));
 }

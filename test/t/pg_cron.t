@@ -22,19 +22,7 @@ use Time::HiRes qw(time sleep);
 
 my $db = CdTest::init();
 
-my $preload = psql_value('SHOW shared_preload_libraries');
-plan skip_all => 'pg_cron is not in shared_preload_libraries'
-  unless $preload =~ /\bpg_cron\b/;
-my $cron_db = psql_value('SHOW cron.database_name');
-plan skip_all => "cron.database_name is $cron_db, not $db" unless $cron_db eq $db;
-
-psql_run('CREATE EXTENSION IF NOT EXISTS pg_cron');
-my $version = psql_value("SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'");
-my ($maj, $min) = $version =~ /^(\d+)\.(\d+)/;
-my $seconds = ($maj > 1 || ($maj == 1 && $min >= 5));
-my $schedule = $seconds ? '1 seconds' : '* * * * *';
-my $run_wait = $seconds ? 20 : 75;
-note("pg_cron $version: schedule '$schedule'");
+my ($schedule, $run_wait) = cron_setup($db);
 
 # leftovers of an earlier run
 psql_run("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'tap_cron_%'");

@@ -36,7 +36,7 @@ our @EXPORT = qw(
   psql_run psql_ok psql_value create_server
   mock_reset mock_fault mock_clear_faults mock_requests mock_seq mock_stats
   mock_config wait_until server_log_offset server_log_since sql_literal
-  uri_unescape_bytes is_hv free_port
+  uri_unescape_bytes is_hv free_port cron_setup
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -223,6 +223,26 @@ sub wait_until
 		return $v if time() > $deadline;
 		sleep($interval // 0.02);
 	}
+}
+
+# Skip the whole file unless pg_cron is preloaded and schedules jobs in the
+# test database; create the extension.  Returns the schedule that runs a
+# job as often as this pg_cron can (every second from 1.5, else every
+# minute) and how long to wait for a run.
+sub cron_setup
+{
+	my ($db) = @_;
+	plan skip_all => 'pg_cron is not in shared_preload_libraries'
+	  unless psql_value('SHOW shared_preload_libraries') =~ /\bpg_cron\b/;
+	my $cron_db = psql_value('SHOW cron.database_name');
+	plan skip_all => "cron.database_name is $cron_db, not $db" unless $cron_db eq $db;
+	psql_run('CREATE EXTENSION IF NOT EXISTS pg_cron');
+	my $version = psql_value("SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'");
+	my ($maj, $min) = $version =~ /^(\d+)\.(\d+)/;
+	my $seconds = ($maj > 1 || ($maj == 1 && $min >= 5));
+	my $schedule = $seconds ? '1 seconds' : '* * * * *';
+	note("pg_cron $version: schedule '$schedule'");
+	return ($schedule, $seconds ? 20 : 75);
 }
 
 sub server_log_offset { return -s $ENV{PG_SERVER_LOG} // 0; }
