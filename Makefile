@@ -107,7 +107,7 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash test/fuzz/run.sh
 
 demo:
-	bash test/demo.sh
+	@bash test/demo.sh
 
 bench:
 	@if [ -x bench/run ]; then bench/run; else bash bench/run; fi

@@ -466,14 +466,17 @@ cd_server_by_name(const char *servername, Oid userid)
 	ForeignServer *server = GetForeignServerByName(servername, false);
 	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
 	AclResult	aclresult;
-	FmgrInfo	handler;
 
 	aclresult = cd_server_aclcheck(server->serverid, userid, ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	if (OidIsValid(fdw->fdwhandler))
-		fmgr_info(fdw->fdwhandler, &handler);
-	if (!OidIsValid(fdw->fdwhandler) || handler.fn_addr != candidate_docs_fdw_handler)
+
+	/*
+	 * Known by its callbacks, not the handler's address: a handler with SET
+	 * search_path is called through fmgr_security_definer.
+	 */
+	if (!OidIsValid(fdw->fdwhandler) ||
+		GetFdwRoutine(fdw->fdwhandler)->GetForeignRelSize != cdGetForeignRelSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("server \"%s\" is not a candidate_docs server",

@@ -17,10 +17,12 @@ run_root() {
 }
 
 # as_postgres CMD...: the server refuses to run as root, so run it as the
-# OS user postgres when we are root (as ourselves otherwise)
+# OS user postgres when we are root (as ourselves otherwise), from /, which
+# it can read (PostgreSQL's programs warn of a working directory they cannot
+# enter); paths given to CMD must be absolute
 as_postgres() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
