@@ -2,7 +2,10 @@
 #
 #   make                 build (warnings are errors)
 #   make install         install into the PostgreSQL found by pg_config
-#   make installcheck    pg_regress against a running server (PGHOST, PGPORT, PGUSER)
+#   make installcheck    pg_regress against a running server on this machine
+#                        (PGHOST, PGPORT, PGUSER: a superuser) with candidate_docs
+#                        installed and preloaded; starts the bundled mock API
+#                        (test/installcheck.sh says what it checks first)
 #   make deps            install the build and test packages that are missing (apt-get)
 #   make test            deps + build + install + throwaway cluster and mock API +
 #                        pg_regress + TAP tests (test/run_tests.sh)
@@ -70,6 +73,8 @@ endif
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+# make installcheck checks the server, and starts the bundled mock API, first
+pg_regress_installcheck := $(patsubst %/pg_regress,bash test/installcheck.sh '$(bindir)' %/pg_regress,$(pg_regress_installcheck))
 # every source includes the private header(s)
 $(OBJS): $(wildcard src/*.h)
 else
