@@ -28,6 +28,12 @@
 #   make fuzz            libFuzzer targets in test/fuzz, FUZZ_SECONDS (default
 #                        60) each (test/fuzz/run.sh)
 #   make demo            the same setup, then runs test/demo.sql (test/demo.sh)
+#   make deb             the Debian packages postgresql-NN-candidate-docs
+#                        (debian/, pg_buildext) for 15 here and 17 and 18 in
+#                        their Debian roots, into deb/NN/ (test/deb.sh)
+#   make deb-test        make deb, then each package installed in a clean
+#                        copy of its Debian root, a server started, CREATE
+#                        EXTENSION and make installcheck (test/deb.sh)
 #   make bench           bench/run
 #
 # PG_CONFIG selects the PostgreSQL installation; PG_MAJOR=NN is a shortcut for
@@ -70,6 +76,13 @@ endif
 # On a fresh machine pg_config or the server development files may be
 # missing: the PGXS rules are then left out, and only the targets below that
 # install them first (deps, test, demo) work.
+# BITCODE=no: no LLVM bitcode for JIT inlining, even where the server was
+# built with LLVM (the Debian packages: no dependency on the server's JIT
+# package)
+ifeq ($(BITCODE),no)
+override with_llvm := no
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
@@ -86,7 +99,7 @@ clean:
 	rm -rf results/ regression.diffs regression.out
 endif
 
-.PHONY: deps test test-all test-asan test-cassert fuzz demo bench
+.PHONY: deps test test-all test-asan test-cassert fuzz demo bench deb deb-test
 
 deps:
 	bash test/deps.sh
@@ -113,6 +126,12 @@ fuzz:
 
 demo:
 	@bash test/demo.sh
+
+deb:
+	@bash test/deb.sh build
+
+deb-test:
+	@bash test/deb.sh test
 
 bench:
 	@if [ -x bench/run ]; then bench/run; else bash bench/run; fi
