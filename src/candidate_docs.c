@@ -51,6 +51,7 @@ _PG_init(void)
 	cd_joinexec_init();
 	MarkGUCPrefixReserved("candidate_docs");
 	cd_budget_init();
+	cd_activity_init();
 }
 
 /*

@@ -61,6 +61,7 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 	xfer->cleanup.func = transfer_cleanup;
 	xfer->cleanup.arg = xfer;
 	MemoryContextRegisterResetCallback(cxt, &xfer->cleanup);
+	cd_activity_begin(srv->server_name);
 	return xfer;
 }
 
@@ -143,6 +144,7 @@ transfer_cleanup(void *arg)
 		request_reset_response(req);
 	}
 	xfer->reqs = NULL;
+	cd_activity_end();
 }
 
 /* Queue a request made by cd_request_new for this transfer. */
@@ -154,6 +156,7 @@ cd_transfer_add(CdTransfer *xfer, CdRequest *req)
 	req->not_before = 0;
 	req->next = xfer->reqs;
 	xfer->reqs = req;
+	cd_activity_count(CD_ACT_QUEUED);
 }
 
 /*
@@ -175,6 +178,8 @@ cd_transfer_release(CdTransfer *xfer, CdRequest *req)
 {
 	CdRequest **link;
 
+	if (req->state == CD_REQ_QUEUED || req->state == CD_REQ_RUNNING)
+		cd_activity_count(req->state == CD_REQ_QUEUED ? CD_ACT_RELEASED : CD_ACT_FINISHED);
 	request_detach(xfer, req, false);
 	request_reset_response(req);
 	for (link = &xfer->reqs; *link; link = &(*link)->next)
@@ -414,6 +419,7 @@ request_start(CdTransfer *xfer, CdRequest *req)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start HTTP request")));
 	req->state = CD_REQ_RUNNING;
+	cd_activity_count(CD_ACT_STARTED);
 	req->attempts++;
 	xfer->stats.requests++;
 }
@@ -444,9 +450,11 @@ start_queued(CdTransfer *xfer)
 		}
 		if (!cd_budget_acquire(req, &wait))
 		{
+			cd_activity_count(CD_ACT_BUDGET_WAIT);
 			xfer->budget_wait_ms = wait;
 			break;
 		}
+		cd_activity_count(CD_ACT_BUDGET_DONE);
 		request_start(xfer, req);
 	}
 }
@@ -526,6 +534,7 @@ request_finished(CdRequest *req, CURLcode result)
 	xfer->stats.bytes += req->resp_len;
 	retry = attempt_retryable(req) && req->attempts <= xfer->srv->max_retries;
 	cd_budget_finish(req, retry);
+	cd_activity_count(retry ? CD_ACT_RETRY : CD_ACT_FINISHED);
 	request_detach(xfer, req, result == CURLE_OK);
 
 	if (retry)
