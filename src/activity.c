@@ -42,6 +42,7 @@ typedef struct CdActivitySlot
 	int64		inflight;
 	int64		rows;
 	int64		budget_wait_us;
+	double		budget_rate;	/* the server's budget, per second; 0: none */
 	double		total;			/* requests the run needs, or -1 */
 	int64		done_before;	/* done when total was set */
 	bool		total_whole;	/* total is the whole join's, not a batch's */
@@ -136,12 +137,13 @@ slot_of_backend(void)
 }
 
 /*
- * A transfer of server starts: the first one of a statement fills the
- * slot.  Every begin is matched by cd_activity_end (a memory context reset
- * callback), or the transaction's end.
+ * A transfer of server starts (its budget requests_per_minute, 0: none):
+ * the first one of a statement fills the slot.  Every begin is matched by
+ * cd_activity_end (a memory context reset callback), or the transaction's
+ * end.
  */
 void
-cd_activity_begin(const char *server)
+cd_activity_begin(const char *server, int requests_per_minute)
 {
 	if (depth++ > 0)
 		return;
@@ -156,6 +158,7 @@ cd_activity_begin(const char *server)
 	namestrcpy(&my_slot->server, server);
 	my_slot->done = my_slot->queued = my_slot->inflight = my_slot->rows = 0;
 	my_slot->budget_wait_us = 0;
+	my_slot->budget_rate = requests_per_minute / 60.0;
 	my_slot->total = pending_total;
 	my_slot->done_before = 0;
 	my_slot->total_whole = pending_total >= 0;
@@ -277,10 +280,17 @@ put_row(ReturnSetInfo *rsinfo, const CdActivitySlot *s, TimestampTz now)
 	{
 		values[8] = Int64GetDatum((int64) s->total);
 		nulls[8] = false;
-		/* the rate so far: the budget's, when the budget is what limits */
+		/*
+		 * At the rate reached so far, or the budget's if that is lower: a
+		 * first burst goes faster than the budget refills.
+		 */
 		if (run_done > 0 && elapsed > 0)
 		{
-			values[9] = Float8GetDatum(Max(s->total - run_done, 0) * elapsed / run_done);
+			double		rate = run_done / elapsed;
+
+			if (s->budget_rate > 0)
+				rate = Min(rate, s->budget_rate);
+			values[9] = Float8GetDatum(Max(s->total - run_done, 0) / rate);
 			nulls[9] = false;
 		}
 	}

@@ -58,7 +58,7 @@ typedef enum CdActivityEvent
 } CdActivityEvent;
 
 extern void cd_activity_init(void);
-extern void cd_activity_begin(const char *server);
+extern void cd_activity_begin(const char *server, int requests_per_minute);
 extern void cd_activity_end(void);
 extern void cd_activity_count(CdActivityEvent event);
 extern void cd_activity_expect(double n, bool whole);

@@ -61,7 +61,7 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 	xfer->cleanup.func = transfer_cleanup;
 	xfer->cleanup.arg = xfer;
 	MemoryContextRegisterResetCallback(cxt, &xfer->cleanup);
-	cd_activity_begin(srv->server_name);
+	cd_activity_begin(srv->server_name, srv->requests_per_minute);
 	return xfer;
 }
 
