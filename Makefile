@@ -2,7 +2,10 @@
 #
 #   make                 build (warnings are errors)
 #   make install         install into the PostgreSQL found by pg_config
-#   make installcheck    pg_regress against a running server (PGHOST, PGPORT, PGUSER)
+#   make installcheck    pg_regress against a running server on this machine
+#                        (PGHOST, PGPORT, PGUSER: a superuser) with candidate_docs
+#                        installed and preloaded; starts the bundled mock API
+#                        (test/installcheck.sh says what it checks first)
 #   make deps            install the build and test packages that are missing (apt-get)
 #   make test            deps + build + install + throwaway cluster and mock API +
 #                        pg_regress + TAP tests (test/run_tests.sh)
@@ -25,6 +28,12 @@
 #   make fuzz            libFuzzer targets in test/fuzz, FUZZ_SECONDS (default
 #                        60) each (test/fuzz/run.sh)
 #   make demo            the same setup, then runs test/demo.sql (test/demo.sh)
+#   make deb             the Debian packages postgresql-NN-candidate-docs
+#                        (debian/, pg_buildext) for 15 here and 17 and 18 in
+#                        their Debian roots, into deb/NN/ (test/deb.sh)
+#   make deb-test        make deb, then each package installed in a clean
+#                        copy of its Debian root, a server started, CREATE
+#                        EXTENSION and make installcheck (test/deb.sh)
 #   make bench           bench/run
 #
 # PG_CONFIG selects the PostgreSQL installation; PG_MAJOR=NN is a shortcut for
@@ -67,9 +76,18 @@ endif
 # On a fresh machine pg_config or the server development files may be
 # missing: the PGXS rules are then left out, and only the targets below that
 # install them first (deps, test, demo) work.
+# BITCODE=no: no LLVM bitcode for JIT inlining, even where the server was
+# built with LLVM (the Debian packages: no dependency on the server's JIT
+# package)
+ifeq ($(BITCODE),no)
+override with_llvm := no
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+# make installcheck checks the server, and starts the bundled mock API, first
+pg_regress_installcheck := $(patsubst %/pg_regress,bash test/installcheck.sh '$(bindir)' %/pg_regress,$(pg_regress_installcheck))
 # every source includes the private header(s)
 $(OBJS): $(wildcard src/*.h)
 else
@@ -81,7 +99,7 @@ clean:
 	rm -rf results/ regression.diffs regression.out
 endif
 
-.PHONY: deps test test-all test-asan test-cassert fuzz demo bench
+.PHONY: deps test test-all test-asan test-cassert fuzz demo bench deb deb-test
 
 deps:
 	bash test/deps.sh
@@ -107,7 +125,13 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash test/fuzz/run.sh
 
 demo:
-	bash test/demo.sh
+	@bash test/demo.sh
+
+deb:
+	@bash test/deb.sh build
+
+deb-test:
+	@bash test/deb.sh test
 
 bench:
 	@if [ -x bench/run ]; then bench/run; else bash bench/run; fi

@@ -165,3 +165,27 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION candidate_docs.cancel_delivery(bigint) IS
   'Cancel a queued write that is not being sent and not yet delivered';
+
+CREATE FUNCTION candidate_docs.activity(OUT pid integer,
+                                        OUT query_start timestamptz,
+                                        OUT server name,
+                                        OUT requests_done bigint,
+                                        OUT requests_queued bigint,
+                                        OUT requests_inflight bigint,
+                                        OUT rows_returned bigint,
+                                        OUT budget_wait_seconds double precision,
+                                        OUT requests_expected bigint,
+                                        OUT seconds_left double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'candidate_docs_activity'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp;
+
+CREATE VIEW candidate_docs.activity AS SELECT * FROM candidate_docs.activity();
+
+-- every role may read the view: it shows the role's own backends, and
+-- every backend to members of pg_read_all_stats
+GRANT SELECT ON candidate_docs.activity TO PUBLIC;
+
+COMMENT ON VIEW candidate_docs.activity IS
+  'One row per backend with a candidate_docs scan, upload or delivery running: requests done, queued and in flight, rows, budget wait, estimated time left';

@@ -17,7 +17,10 @@ CREATE FUNCTION candidate_docs.create_candidate_story(text, jsonb,
     text DEFAULT NULL, name DEFAULT 'checkr')
   RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"owned": true}'::jsonb $$;
 RESET ROLE;
+-- terse: 18 adds the script's line as CONTEXT
+\set VERBOSITY terse
 CREATE EXTENSION candidate_docs;  -- ERROR
+\set VERBOSITY default
 SELECT count(*) FROM pg_extension WHERE extname = 'candidate_docs';
 DROP SCHEMA candidate_docs CASCADE;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM regress_squatter;

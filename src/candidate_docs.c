@@ -54,6 +54,7 @@ _PG_init(void)
 	cd_budget_init();
 	cd_stats_init();
 	cd_http_init();
+	cd_activity_init();
 	MarkGUCPrefixReserved("candidate_docs");
 }
 

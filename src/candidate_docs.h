@@ -42,6 +42,29 @@
 #define CD_MAX_RESPONSE_BYTES (64 * 1024 * 1024)
 
 /* ----------------------------------------------------------------
+ * activity.c: candidate_docs.activity, the work each backend runs now
+ * ----------------------------------------------------------------
+ */
+typedef enum CdActivityEvent
+{
+	CD_ACT_QUEUED,				/* a request was queued */
+	CD_ACT_RELEASED,			/* a queued request was dropped unsent */
+	CD_ACT_STARTED,				/* an attempt was sent */
+	CD_ACT_FINISHED,			/* an attempt ended, the request is done */
+	CD_ACT_RETRY,				/* an attempt ended, the request queued again */
+	CD_ACT_ROW,					/* a scan returned a row */
+	CD_ACT_BUDGET_WAIT,			/* waiting for the shared budget */
+	CD_ACT_BUDGET_DONE			/* not waiting for it any more */
+} CdActivityEvent;
+
+extern void cd_activity_init(void);
+extern void cd_activity_begin(const char *server, int requests_per_minute);
+extern void cd_activity_end(void);
+extern void cd_activity_count(CdActivityEvent event);
+extern void cd_activity_expect(double n, bool whole);
+extern TupleTableSlot *cd_activity_row(TupleTableSlot *slot);
+
+/* ----------------------------------------------------------------
  * api.c: each remote API described as data
  * ----------------------------------------------------------------
  */

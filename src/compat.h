@@ -43,6 +43,16 @@
 #endif
 
 /*
+ * This backend's index among MaxBackends (0-based; negative or beyond for
+ * an auxiliary process): 17 numbers every process, before 17 backends.
+ */
+#if PG_VERSION_NUM >= 170000
+#define cd_my_backend_index() ((int) MyProcNumber)
+#else
+#define cd_my_backend_index() ((int) MyBackendId - 1)
+#endif
+
+/*
  * Wait events: named ones (pg_stat_activity.wait_event) on 17 and later,
  * registered on first use in each backend; the generic "Extension" before.
  */

@@ -68,6 +68,7 @@ cd_transfer_create(const CdServer *srv, MemoryContext cxt)
 	xfer->cleanup.arg = xfer;
 	MemoryContextRegisterResetCallback(cxt, &xfer->cleanup);
 	dlist_push_tail(&live_transfers, &xfer->live);
+	cd_activity_begin(srv->server_name, srv->requests_per_minute);
 	return xfer;
 }
 
@@ -161,6 +162,7 @@ transfer_cleanup(void *arg)
 	}
 	xfer->reqs = NULL;
 	dlist_delete(&xfer->live);
+	cd_activity_end();
 }
 
 /* Queue a request made by cd_request_new for this transfer. */
@@ -172,6 +174,7 @@ cd_transfer_add(CdTransfer *xfer, CdRequest *req)
 	req->not_before = 0;
 	req->next = xfer->reqs;
 	xfer->reqs = req;
+	cd_activity_count(CD_ACT_QUEUED);
 }
 
 /*
@@ -193,6 +196,8 @@ cd_transfer_release(CdTransfer *xfer, CdRequest *req)
 {
 	CdRequest **link;
 
+	if (req->state == CD_REQ_QUEUED || req->state == CD_REQ_RUNNING)
+		cd_activity_count(req->state == CD_REQ_QUEUED ? CD_ACT_RELEASED : CD_ACT_FINISHED);
 	request_detach(xfer, req, false);
 	request_reset_response(req);
 	for (link = &xfer->reqs; *link; link = &(*link)->next)
@@ -431,6 +436,7 @@ request_start(CdTransfer *xfer, CdRequest *req)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start HTTP request")));
 	req->state = CD_REQ_RUNNING;
+	cd_activity_count(CD_ACT_STARTED);
 	req->attempts++;
 	xfer->stats.requests++;
 }
@@ -461,10 +467,12 @@ start_queued(CdTransfer *xfer)
 		}
 		if (!cd_budget_acquire(req, &wait))
 		{
+			cd_activity_count(CD_ACT_BUDGET_WAIT);
 			xfer->budget_wait_ms = wait;
 			break;
 		}
 		cd_stats_begin(req);
+		cd_activity_count(CD_ACT_BUDGET_DONE);
 		request_start(xfer, req);
 	}
 }
@@ -545,6 +553,7 @@ request_finished(CdRequest *req, CURLcode result)
 	retry = cd_request_retryable(req) && req->attempts <= xfer->srv->max_retries;
 	cd_budget_finish(req);
 	cd_stats_end(req, retry);
+	cd_activity_count(retry ? CD_ACT_RETRY : CD_ACT_FINISHED);
 	request_detach(xfer, req, result == CURLE_OK);
 
 	if (retry)

@@ -136,6 +136,7 @@ batch_begin(CustomScanState *node, EState *estate, int eflags)
 
 		prm->value = PointerGetDatum(&bs->pub);
 		prm->isnull = false;
+		cd_activity_expect(((Plan *) linitial(cscan->custom_plans))->plan_rows, true);
 	}
 }
 

@@ -291,6 +291,7 @@ scan_start(ForeignScanState *node, CdScanState *st)
 			listings = lappend(listings, listing);
 		}
 	MemoryContextSwitchTo(old);
+	cd_activity_expect(list_length(listings), false);
 	st->from_feed = st->feed && cd_feed_start(st->feed, listings);
 	if (!st->from_feed)
 		cd_fetch_start(st->fetch, listings);
@@ -487,9 +488,9 @@ cdIterateForeignScan(ForeignScanState *node)
 	if (!st->started)
 		scan_start(node, st);
 	if (st->wants_content)
-		return next_with_content(node, st);
+		return cd_activity_row(next_with_content(node, st));
 	next_row(node, st, slot, NULL);
-	return slot;
+	return cd_activity_row(slot);
 }
 
 /*

@@ -87,7 +87,7 @@ start_server() {
 	# trust authentication: only the server's user (and root) may use the socket
 	mkdir -m 700 "$dir/sock"
 	chown -R postgres: "$dir" 2>/dev/null || true
-	as_postgres "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust \
+	as_postgres "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync \
 		-E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
 		{ cat "$dir/initdb.log" >&2; die "initdb failed"; }
 	cat >>"$dir/data/postgresql.conf" <<-EOF

@@ -17,10 +17,12 @@ run_root() {
 }
 
 # as_postgres CMD...: the server refuses to run as root, so run it as the
-# OS user postgres when we are root (as ourselves otherwise)
+# OS user postgres when we are root (as ourselves otherwise), from /, which
+# it can read (PostgreSQL's programs warn of a working directory they cannot
+# enter); paths given to CMD must be absolute
 as_postgres() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
@@ -54,12 +56,13 @@ pg_config_cmd() {
 # shadow SRC DST: DST becomes a directory of links to SRC's entries,
 # except candidate_docs' own files
 shadow() {
-	local src=$1 dst=$2 f
+	local src=$1 dst=$2 f links=()
 	mkdir -p "$dst"
 	for f in "$src"/*; do
 		case ${f##*/} in candidate_docs.* | candidate_docs--*) continue ;; esac
-		ln -s "$f" "$dst/${f##*/}"
+		links+=("$f")
 	done
+	[ ${#links[@]} -eq 0 ] || ln -s -t "$dst" "${links[@]}"
 }
 
 # private_install INST PG_CONFIG: a private PostgreSQL installation under INST:
@@ -72,7 +75,8 @@ private_install() {
 	pkglibdir=$("$sys_config" --pkglibdir)
 	sharedir=$("$sys_config" --sharedir)
 	mkdir -p "$inst$bindir"
-	cp -a "$bindir/." "$inst$bindir/"
+	# hard links where the file system allows (fast), else a copy
+	cp -al "$bindir/." "$inst$bindir/" 2>/dev/null || cp -a "$bindir/." "$inst$bindir/"
 	shadow "$pkglibdir" "$inst$pkglibdir"
 	shadow "$sharedir" "$inst$sharedir"
 	rm "$inst$sharedir/extension"
@@ -90,6 +94,6 @@ copy_tree() {
 	tar -C "$REPO_ROOT" -cf - --exclude=./.git --exclude='*.o' --exclude='*.so' \
 		--exclude='*.bc' --exclude=./results --exclude=./regression.diffs \
 		--exclude=./regression.out --exclude=./tmp_check --exclude=./log \
-		--exclude=./test/fuzz/artifacts --exclude=./bench/out --exclude=./.ci/test.log . |
+		--exclude=./test/fuzz/artifacts --exclude=./bench/out --exclude=./.ci/test.log --exclude=./deb . |
 		tar -C "$tree" -xf -
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # test/demo.sh -- `make demo`: install candidate_docs and run test/demo.sql
 #
-# Installs missing packages, builds and installs the extension, starts a
-# throwaway cluster (database candidate_docs_demo) and the mock API, runs
-# test/demo.sql with psql (queries echoed), then stops everything.
+# Installs missing packages, builds the extension and installs it into a
+# private copy of the PostgreSQL installation (the system's own is left
+# alone), starts a throwaway cluster (database candidate_docs_demo) and the
+# mock API, runs test/demo.sql with psql (queries echoed), then stops
+# everything. The output of those steps goes to a log file, shown (its end)
+# only if a step fails: what is on screen is the demo.
 #
 # By default both APIs are the local mock. To use the real APIs instead, set
 #   CHECKR_API_KEY         Checkr API key
@@ -58,24 +61,57 @@ else
 	export CHECKR_API_KEY=test_checkr_key KOMBO_API_KEY=test_kombo_key
 fi
 
-bash test/deps.sh
-PG_CONFIG=$(pg_config_cmd)
-export PG_CONFIG
-make PG_CONFIG="$PG_CONFIG"
-run_root make PG_CONFIG="$PG_CONFIG" install
+# Installing, building and starting go to a log file, shown only when a step
+# fails: the first thing on screen is the demo itself.
+log=$(mktemp /tmp/candidate_docs_demo.XXXXXX.log)
+# step WHAT CMD...: CMD with its output in the log; on failure, the log
+step() {
+	local what=$1
+	shift
+	printf '\n---- %s\n' "$what" >>"$log"
+	"$@" >>"$log" 2>&1 && return 0
+	say "demo: $what failed; its output:"
+	tail -n 60 "$log" >&2
+	say "demo: the whole log is $log"
+	exit 1
+}
 
-cluster_env=$(CRON_DATABASE=candidate_docs_demo bash test/cluster.sh start)
-eval "$cluster_env"
-trap 'bash test/cluster.sh stop "$TEST_CLUSTER_DIR"' EXIT
+step "installing missing packages" bash test/deps.sh
+sys_config=$(pg_config_cmd)
+# built without JIT bitcode (the demo needs none), and installed into a
+# private copy of the installation: the system's one is left alone
+step "building" make -j"$(nproc 2>/dev/null || echo 2)" PG_CONFIG="$sys_config" with_llvm=no
+install_dir=$(mktemp -d /tmp/candidate_docs_inst.XXXXXX)
+chmod 755 "$install_dir"
+cleanup() {
+	[ -z "${TEST_CLUSTER_DIR:-}" ] || bash test/cluster.sh stop "$TEST_CLUSTER_DIR" >>"$log" 2>&1
+	rm -rf "$install_dir"
+}
+trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+step "preparing a private installation" private_install "$install_dir" "$sys_config"
+PG_CONFIG=$install_dir$("$sys_config" --bindir)/pg_config
+export PG_CONFIG
+step "installing" make PG_CONFIG="$sys_config" with_llvm=no DESTDIR="$install_dir" install
+start_cluster() {
+	CRON_DATABASE=candidate_docs_demo bash test/cluster.sh start >"$install_dir/cluster.env"
+}
+step "starting a cluster and the mock API" start_cluster
+eval "$(cat "$install_dir/cluster.env")"
 
 if [ "$mode" = "the mock API" ]; then
 	setvar checkr_url "$MOCK_URL/checkr/v1"
 	setvar kombo_url "$MOCK_URL/kombo/v1"
 fi
 
-"$PG_BINDIR/createdb" "$PGDATABASE"
-say ""
-say "==== demo against $mode ===="
-"$PG_BINDIR/psql" -X -e -v ON_ERROR_STOP=1 "${vars[@]}" -f test/demo.sql
+step "creating the database" "$PG_BINDIR/createdb" "$PGDATABASE"
+say "==== candidate_docs demo against $mode ===="
+if "$PG_BINDIR/psql" -X -e -v ON_ERROR_STOP=1 "${vars[@]}" -f test/demo.sql; then
+	rm -f "$log"
+else
+	rc=$?
+	say "demo: failed (build and server log: $log)"
+	cat "$PG_SERVER_LOG" >>"$log" 2>/dev/null
+	exit "$rc"
+fi

@@ -11,6 +11,13 @@
 #                                      prints its directory
 #   test/pgroot.sh shell MAJOR [CMD]   CMD (default: bash) in MAJOR's root,
 #                                      with /proc and /dev mounted
+#   test/pgroot.sh scratch MAJOR DIR CMD...
+#                                      CMD in a throwaway copy of MAJOR's root
+#                                      (an overlay: what CMD changes is gone
+#                                      when it ends, the cached root is left
+#                                      as it was), with DIR bound at /share
+#                                      and the packages apt downloads kept in
+#                                      $PGROOT_CACHE/RELEASE-pgNN.apt
 #
 # Each major is tested with Debian's own packages of it:
 #   15  Debian 12 "bookworm"     17  Debian 13 "trixie"     18  Debian "forky"
@@ -197,6 +204,10 @@ cmd_test() {
 		run_tests "${tree#"$dir"}"
 	rc=$?
 	set -e
+	# the run's full log, kept beside the checkout's own
+	mkdir -p "$REPO_ROOT/log"
+	cp "$tree/log/test.log" "$REPO_ROOT/log/test-pg$major.log" 2>/dev/null &&
+		say "pgroot: log in log/test-pg$major.log"
 	if [ "${KEEP_TMP:-}" = 1 ]; then
 		trap - EXIT
 		say "pgroot: tree kept in $tree"
@@ -219,6 +230,46 @@ cmd_test_all() {
 	[ ${#failed[@]} -eq 0 ] || die "failed on PostgreSQL ${failed[*]}"
 }
 
+# in_scratch DIR SHARE CMD...: CMD under chroot in an overlay on DIR, with
+# SHARE at /share, apt's downloads cached, and /proc and /dev bound in; the
+# overlay's changes are removed when CMD ends
+in_scratch() {
+	local dir=$1 share=$2 ov rc
+	shift 2
+	ov=$(mktemp -d /tmp/candidate_docs_scratch.XXXXXX)
+	mkdir -p "$dir.apt"
+	set +e
+	unshare --mount --propagation private -- bash -c '
+		set -eu
+		lower=$1 ov=$2 share=$3
+		shift 3
+		mkdir -p "$ov/upper" "$ov/work" "$ov/root"
+		mount -t overlay overlay -o "lowerdir=$lower,upperdir=$ov/upper,workdir=$ov/work" "$ov/root"
+		mount -t proc proc "$ov/root/proc"
+		for d in /dev /dev/pts /dev/shm; do
+			mkdir -p "$ov/root$d"
+			mount --bind "$d" "$ov/root$d"
+		done
+		mkdir -p "$ov/root/share"
+		mount --bind "$share" "$ov/root/share"
+		mount --bind "$lower.apt" "$ov/root/var/cache/apt/archives"
+		set +e
+		chroot "$ov/root" "$@"
+	' scratch "$dir" "$ov" "$share" "$@"
+	rc=$?
+	set -e
+	rm -rf --one-file-system "$ov"
+	return "$rc"
+}
+
+cmd_scratch() {
+	local major=$1 share=$2 dir root_cmd
+	shift 2
+	dir=$(make_root "$major")
+	root_env PG_MAJOR="$major"
+	in_scratch "$dir" "$share" "${root_cmd[@]}" "$@"
+}
+
 cmd_shell() {
 	local major=$1 dir root_cmd
 	shift
@@ -234,6 +285,12 @@ test) cmd_test "${2:?give the major}" ;;
 test-all) cmd_test_all ;;
 make) make_root "${2:?give the major}" ;;
 shell) shift; major=${1:?give the major}; shift; cmd_shell "$major" "$@" ;;
+scratch)
+	shift
+	major=${1:?give the major} share=${2:?give the directory to share}
+	shift 2
+	cmd_scratch "$major" "$(cd "$share" && pwd)" "$@"
+	;;
 *)
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
 	exit 2

@@ -41,41 +41,78 @@
 # TESTS="NAME ..." runs only these: pg_regress files by name (options) and
 # TAP files by path under test/ (t/budget.t); the others are left out.
 #
+# On screen: one line per step ("build: ok (12 s)"), and the tests' own
+# lines (pg_regress, prove, fuzz); everything, the build's and the
+# installation's output included, goes to the log, $TEST_LOG (default
+# log/test.log), whose end is shown when a step fails.
+#
 # Exits non-zero if any step or test failed. KEEP_TMP=1 keeps the cluster's
 # directory (server log, mock log) and the sanitizer build for inspection.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT" || exit 1
 
-bash test/deps.sh || die "installing dependencies failed"
+log=${TEST_LOG:-$REPO_ROOT/log/test.log}
+mkdir -p "$(dirname "$log")" && : >"$log" || die "cannot write the log $log"
+# step WHAT CMD...: CMD with its output in the log, and one line on screen;
+# on failure, the end of the log too
+step() {
+	local what=$1 start=$SECONDS
+	shift
+	printf '\n==== %s\n' "$what" >>"$log"
+	if "$@" >>"$log" 2>&1; then
+		say "$what: ok ($((SECONDS - start)) s)"
+		return 0
+	fi
+	say "$what: FAILED ($((SECONDS - start)) s); the end of the log ($log):"
+	tail -n 40 "$log" >&2
+	return 1
+}
+# into FILE CMD...: CMD with its standard output in FILE (for step)
+into() {
+	local file=$1
+	shift
+	"$@" >"$file"
+}
+# shown CMD...: CMD with its output on screen and in the log
+shown() {
+	"$@" 2>&1 | tee -a "$log"
+}
+envfile=$log.env
+
+step "packages" bash test/deps.sh || die "installing dependencies failed"
 sanitize=${SANITIZE:-0}
 cassert=${CASSERT:-0}
 [ "$sanitize" = 1 ] && [ "$cassert" = 1 ] && die "SANITIZE=1 and CASSERT=1 are separate runs"
 if [ "$cassert" = 1 ]; then
-	cassert_env=$(bash test/cassert.sh prepare) || die "the assertion-enabled build failed"
-	eval "$cassert_env"
+	step "assertion-enabled build" into "$envfile" bash test/cassert.sh prepare ||
+		die "the assertion-enabled build failed"
+	eval "$(cat "$envfile")"
 	trap 'bash test/cassert.sh clean "$CASSERT_DIR"' EXIT
 	# everything below runs in the copy that was built
 	REPO_ROOT=$CASSERT_TREE
 	cd "$REPO_ROOT" || exit 1
 elif [ "$sanitize" = 1 ]; then
-	sanitize_env=$(bash test/sanitize.sh prepare) || die "the sanitizer build failed"
-	eval "$sanitize_env"
+	step "sanitizer build" into "$envfile" bash test/sanitize.sh prepare ||
+		die "the sanitizer build failed"
+	eval "$(cat "$envfile")"
 	trap 'bash test/sanitize.sh clean "$SANITIZE_DIR"' EXIT
 	# everything below runs in the copy that was built
 	REPO_ROOT=$SANITIZE_TREE
 	cd "$REPO_ROOT" || exit 1
 else
 	sys_config=$(pg_config_cmd)
-	make PG_CONFIG="$sys_config" || die "build failed"
+	step "build" make PG_CONFIG="$sys_config" || die "build failed"
 	# a private installation, so that the system's one (and a test run of
 	# another checkout beside this one) is left alone
 	INSTALL_DIR=$(mktemp -d /tmp/candidate_docs_inst.XXXXXX)
 	chmod 755 "$INSTALL_DIR"
 	trap 'rm -rf "$INSTALL_DIR"' EXIT
-	PG_CONFIG=$(private_install "$INSTALL_DIR" "$sys_config") || die "private installation failed"
+	step "private installation" into "$envfile" private_install "$INSTALL_DIR" "$sys_config" ||
+		die "private installation failed"
+	PG_CONFIG=$(cat "$envfile")
 	# with_llvm=no: the private lib/bitcode is a link to the system's
-	make PG_CONFIG="$sys_config" with_llvm=no DESTDIR="$INSTALL_DIR" install >/dev/null ||
+	step "install" make PG_CONFIG="$sys_config" with_llvm=no DESTDIR="$INSTALL_DIR" install ||
 		die "make install failed"
 fi
 export PG_CONFIG
@@ -91,8 +128,10 @@ stop_all() {
 	[ "$cassert" = 1 ] && bash test/cassert.sh clean "$CASSERT_DIR"
 	[ -n "${INSTALL_DIR:-}" ] && rm -rf "$INSTALL_DIR"
 }
-cluster_env=$(bash test/cluster.sh start) || die "starting the test cluster failed"
-eval "$cluster_env"
+step "cluster and mock API" into "$envfile" bash test/cluster.sh start ||
+	die "starting the test cluster failed"
+eval "$(cat "$envfile")"
+rm -f "$envfile"
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -138,7 +177,7 @@ fi
 
 if [ ${#regress[@]} -gt 0 ]; then
 	names=$(printf '%s\n' "${regress[@]}" | sed 's|^sql/||; s|\.sql$||' | sort | tr '\n' ' ')
-	if ! make PG_CONFIG="$PG_CONFIG" installcheck REGRESS="$names" \
+	if ! shown make -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS="$names" \
 		PGUSER="$PGUSER" PGHOST="$PGHOST" PGPORT="$PGPORT"; then
 		failed=1
 		if [ -f regression.diffs ]; then
@@ -159,7 +198,7 @@ if [ ${#tap[@]} -gt 0 ]; then
 	export PERL5LIB="$REPO_ROOT/test/t/lib${PERL5LIB:+:$PERL5LIB}"
 	export PATH="$PG_BINDIR:$PATH"
 	# --directives: each skipped subtest is shown ("ok N # skip why"), for .ci/run
-	(cd test && prove -f --directives "${tap[@]}") || failed=1
+	shown bash -c 'cd test && exec prove -f --directives "$@"' prove "${tap[@]}" || failed=1
 else
 	say "no TAP tests in test/t/"
 fi
@@ -205,12 +244,12 @@ elif [ "$cassert" = 1 ]; then
 	bash test/cassert.sh clean "$CASSERT_DIR"
 	target="make test-cassert"
 else
-	PG_CONFIG=$sys_config FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash test/fuzz/run.sh || failed=1
+	PG_CONFIG=$sys_config FUZZ_SECONDS=${FUZZ_SECONDS:-15} shown bash test/fuzz/run.sh || failed=1
 	target="make test"
 fi
 
 if [ "$failed" -ne 0 ]; then
-	say "$target: FAILED"
+	say "$target: FAILED (log: $log)"
 	exit 1
 fi
-say "$target: all tests passed"
+say "$target: all tests passed (log: $log)"
