@@ -2,7 +2,7 @@
  *
  * candidate_docs.c
  *		  Module entry points: the FDW handler, settings, libcurl start-up
- *		  and the shared budget's memory.
+ *		  the shared budget's memory and the deliverers.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,6 +51,9 @@ _PG_init(void)
 	cd_joinexec_init();
 	MarkGUCPrefixReserved("candidate_docs");
 	cd_budget_init();
+	cd_worker_init();
+	cd_worker_ddl_init();
+	cd_launcher_register();
 }
 
 /*
