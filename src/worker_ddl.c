@@ -93,16 +93,20 @@ changes_extension(Node *parsetree)
 /*
  * Hold the slot of dbid and end its deliverer; wait until its process is
  * gone (CD_STOP_WAIT_MS at most; the command then reports the other
- * session as usual).
+ * session as usual).  A database without a slot gets one, held, so that a
+ * scan of the launcher running meanwhile starts nothing there; returns
+ * whether it did (the release frees it).
  */
-static void
+static bool
 deliverer_hold(Oid dbid)
 {
 	CdDelivererSlot *slot;
+	bool		claimed;
 	pid_t		pid = 0;
 	TimestampTz deadline;
 
 	LWLockAcquire(cd_deliverers->lock, LW_EXCLUSIVE);
+	claimed = cd_deliverer_slot(dbid) == NULL;
 	slot = cd_deliverer_slot_claim(dbid);
 	if (slot != NULL)
 	{
@@ -111,7 +115,7 @@ deliverer_hold(Oid dbid)
 	}
 	LWLockRelease(cd_deliverers->lock);
 	if (pid == 0)
-		return;
+		return claimed && slot != NULL;
 	kill(pid, SIGTERM);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CD_STOP_WAIT_MS);
 	while (BackendPidGetProc(pid) != NULL && GetCurrentTimestamp() < deadline)
@@ -122,17 +126,24 @@ deliverer_hold(Oid dbid)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	return false;
 }
 
-/* The command is over: the deliverer may start again after after_ms. */
+/*
+ * The command is over: the deliverer may start again after after_ms.  A
+ * slot the hold claimed is freed instead (the launcher's scan decides
+ * whether the database gets one).
+ */
 static void
-deliverer_release(Oid dbid, int after_ms)
+deliverer_release(Oid dbid, bool claimed, int after_ms)
 {
 	CdDelivererSlot *slot;
 
 	LWLockAcquire(cd_deliverers->lock, LW_EXCLUSIVE);
 	slot = cd_deliverer_slot(dbid);
-	if (slot != NULL)
+	if (slot != NULL && claimed && slot->pid == 0)
+		memset(slot, 0, sizeof(*slot));
+	else if (slot != NULL)
 		slot->held_until = after_ms > 0 ?
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), after_ms) : 0;
 	cd_deliverers_poke_launcher();
@@ -192,25 +203,29 @@ cdWorkerProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			dbid = InvalidOid;
+	volatile bool claimed = false;
 
 	if (cd_deliverers != NULL)
 		dbid = database_to_free(parsetree);
 	PG_TRY();
 	{
 		if (OidIsValid(dbid))
-			deliverer_hold(dbid);
+			claimed = deliverer_hold(dbid);
 		run_utility(pstmt, queryString, readOnlyTree, context, params,
 					queryEnv, dest, qc);
 	}
 	PG_CATCH();
 	{
 		if (OidIsValid(dbid))
-			deliverer_release(dbid, 0);
+			deliverer_release(dbid, claimed, 0);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	if (OidIsValid(dbid))
-		deliverer_release(dbid, IsA(parsetree, DropdbStmt) ? CD_HOLD_AFTER_DROP_MS : 0);
+	/* after a DROP, the launcher frees the slot once it sees the database gone */
+	if (IsA(parsetree, DropdbStmt) && OidIsValid(dbid))
+		deliverer_release(dbid, false, CD_HOLD_AFTER_DROP_MS);
+	else if (OidIsValid(dbid))
+		deliverer_release(dbid, claimed, 0);
 	if (cd_deliverers == NULL)
 		return;
 	if (changes_extension(parsetree))
