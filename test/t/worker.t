@@ -144,6 +144,17 @@ SQL
 
 sub ctl { psql_value("UPDATE public.tap_ctl SET $_[0]", db => $EXT); }
 
+# Make the stand-in of $dbname sleep a minute; true once its deliverer does.
+sub busy_deliverer
+{
+	my ($dbname) = @_;
+	psql_run('UPDATE public.tap_ctl SET sleep = 60', db => $dbname);
+	return wait_until(sub {
+			try_admin("SELECT count(*) FROM pg_stat_activity WHERE datname = '$dbname'"
+				  . " AND backend_type = 'candidate_docs deliverer' AND wait_event = 'PgSleep'")
+		}, 10, 0.05);
+}
+
 for my $d ($EXT, $NONE, $COPY, "${COPY}_2")
 {
 	admin(qq{DROP DATABASE IF EXISTS "$d" WITH (FORCE)});
@@ -217,12 +228,7 @@ SKIP:
 }
 
 # shutdown while deliver() sleeps: prompt
-ctl('sleep = 60');
-ok(wait_until(sub {
-			admin("SELECT count(*) FROM pg_stat_activity WHERE datname = '$EXT'"
-				  . " AND backend_type = 'candidate_docs deliverer' AND wait_event = 'PgSleep'")
-		}, 10, 0.05),
-	'the deliverer is inside a long deliver()');
+ok(busy_deliverer($EXT), 'the deliverer is inside a long deliver()');
 $t0 = time();
 ok(pg_ctl('-m', 'fast', '-w', '-t', '60', 'stop'), 'pg_ctl stop -m fast');
 $took = time() - $t0;
@@ -272,12 +278,7 @@ like($pid, qr/^\d+$/, sprintf('the deliverer is back (%.2f s)', time() - $t0));
 # ----------------------------------------------------------------------
 # Database commands that need the database to themselves
 
-ctl('sleep = 60');
-ok(wait_until(sub {
-			admin("SELECT count(*) FROM pg_stat_activity WHERE datname = '$EXT'"
-				  . " AND backend_type = 'candidate_docs deliverer' AND wait_event = 'PgSleep'")
-		}, 10, 0.05),
-	'the deliverer is inside a long deliver()');
+ok(busy_deliverer($EXT), 'the deliverer is inside a long deliver()');
 $t0 = time();
 my $r = psql_run(qq{CREATE DATABASE "$COPY" TEMPLATE "$EXT"}, db => 'postgres');
 is($r->{rc}, 0, 'CREATE DATABASE ... TEMPLATE a database with a deliverer succeeds')
@@ -294,11 +295,7 @@ is($r->{rc}, 0, 'ALTER DATABASE ... RENAME of a database with a deliverer succee
   or diag($r->{err});
 like(wait_deliverer("${COPY}_2", 5), qr/^\d+$/, 'the renamed database has its deliverer again');
 
-psql_run('UPDATE public.tap_ctl SET sleep = 60', db => "${COPY}_2");
-wait_until(sub {
-		admin("SELECT count(*) FROM pg_stat_activity WHERE datname = '${COPY}_2'"
-			  . " AND wait_event = 'PgSleep'")
-	}, 10, 0.05);
+ok(busy_deliverer("${COPY}_2"), 'its deliverer is inside a long deliver()');
 $t0 = time();
 $r = psql_run(qq{DROP DATABASE "${COPY}_2"}, db => 'postgres');
 is($r->{rc}, 0, 'DROP DATABASE of a database whose deliverer is busy succeeds')
