@@ -687,7 +687,7 @@ typedef struct CdDeliverers
 	struct LWLock *lock;
 	struct Latch *launcher_latch;	/* while the launcher runs */
 	bool		rescan;			/* the launcher looks at the databases again */
-	int			nslots;			/* max_worker_processes */
+	int			nslots;
 	CdDelivererSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } CdDeliverers;
 

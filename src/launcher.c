@@ -48,6 +48,7 @@
 #define CD_RESTART_MIN_MS 1000	/* delay before a deliverer starts again */
 #define CD_RESTART_MAX_MS 30000
 #define CD_STABLE_MS 10000		/* ran this long: restart after the minimum */
+#define CD_STARTS_BEFORE_WARNING 10 /* refused registrations, 1 s apart */
 
 /* The launcher's own view of a slot of the shared table. */
 typedef struct LauncherSlot
@@ -56,12 +57,12 @@ typedef struct LauncherSlot
 	TimestampTz started_at;
 	TimestampTz restart_at;		/* not started again before */
 	int			delay_ms;		/* the delay of the next restart */
+	int			failed_starts;	/* registrations refused in a row */
 } LauncherSlot;
 
 static LauncherSlot *lslots = NULL;
 static MemoryContext scan_cxt = NULL;
 static bool full_warned = false;
-static bool no_worker_warned = false;
 static uint32 wait_event_main = 0;
 
 /*
@@ -202,10 +203,9 @@ launcher_scan(void)
 	if (full && !full_warned)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("candidate_docs has deliverers for %d databases only",
+				 errmsg("candidate_docs runs deliverers in %d databases at most",
 						cd_deliverers->nslots),
-				 errdetail("The writes queued in the other databases wait for candidate_docs.deliver()."),
-				 errhint("Raise max_worker_processes.")));
+				 errdetail("The writes queued in the other databases wait for candidate_docs.deliver().")));
 	full_warned = full;
 }
 
@@ -260,18 +260,22 @@ launcher_start_one(int i, Oid dbid, TimestampTz now)
 	if (ok)
 	{
 		lslots[i].started_at = now;
-		no_worker_warned = false;
+		lslots[i].failed_starts = 0;
 		return;
 	}
+
+	/*
+	 * No free worker: at start-up, the deliverers of databases without the
+	 * extension take workers for a moment.  Say so when it lasts.
+	 */
 	lslots[i].handle = NULL;
 	lslots[i].restart_at = TimestampTzPlusMilliseconds(now, CD_RESTART_MIN_MS);
-	if (!no_worker_warned)
+	if (++lslots[i].failed_starts == CD_STARTS_BEFORE_WARNING)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a candidate_docs deliverer: no background worker slot is free"),
+				 errmsg("could not start the candidate_docs deliverer of database %u: no background worker is free", dbid),
 				 errdetail("It is tried again every second."),
 				 errhint("Raise max_worker_processes.")));
-	no_worker_warned = true;
 }
 
 /*

@@ -16,8 +16,9 @@
  * quietly and is started again when CREATE or ALTER EXTENSION commits
  * (worker_ddl.c) or a COMMIT queues a write.
  *
- * The table has one slot per database, max_worker_processes slots in all,
- * under one LWLock.  A slot holds the deliverer's pid and latch while it
+ * The table has one slot per database (CD_DELIVERER_SLOTS in all; a slot
+ * takes a background worker only while its deliverer runs), under one
+ * LWLock.  A slot holds the deliverer's pid and latch while it
  * runs, the wake flag, and what the launcher must know when it stops:
  * whether the extension was missing, and until when a database command
  * (DROP DATABASE, ...) holds it off.
@@ -47,6 +48,7 @@
 #define CD_DELIVER_SQL "SELECT candidate_docs.deliver()"
 #define CD_IDLE_WAIT_MS 1000	/* longest wait between rounds */
 #define CD_ERROR_WAIT_MAX_MS 30000	/* longest wait after failed rounds */
+#define CD_DELIVERER_SLOTS 1024	/* databases tracked (a slot takes no worker) */
 
 /* candidate_docs.delivery_worker: the deliverers run (preload only) */
 bool		cd_delivery_worker = true;
@@ -63,7 +65,7 @@ static Size
 deliverers_size(void)
 {
 	return add_size(offsetof(CdDeliverers, slots),
-					mul_size(sizeof(CdDelivererSlot), max_worker_processes));
+					mul_size(sizeof(CdDelivererSlot), CD_DELIVERER_SLOTS));
 }
 
 static void
@@ -89,7 +91,7 @@ deliverers_shmem_startup(void)
 	{
 		memset(cd_deliverers, 0, deliverers_size());
 		cd_deliverers->lock = &(GetNamedLWLockTranche("candidate_docs deliverers"))->lock;
-		cd_deliverers->nslots = max_worker_processes;
+		cd_deliverers->nslots = CD_DELIVERER_SLOTS;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -84,6 +84,17 @@ sub restart_server
 	  or BAIL_OUT('restarting the server failed');
 }
 
+# a failure half-way leaves the cluster as the other tests expect it
+my $workers_lowered = 0;
+END
+{
+	if ($workers_lowered)
+	{
+		psql_run('ALTER SYSTEM RESET max_worker_processes', db => 'postgres');
+		restart_server();
+	}
+}
+
 sub calls { return psql_value('SELECT last_value FROM public.tap_call_seq', db => $EXT); }
 
 # The stand-in deliver(), created in the transaction of CREATE EXTENSION so
@@ -343,6 +354,28 @@ SKIP:
 	ok($sorted[-1] < 1, sprintf('every queued write was sent within a second (max %.3f s)', $sorted[-1]));
 	ok($sorted[3] < 0.3, sprintf('woken by the COMMIT (median %.3f s)', $sorted[3]));
 	psql_run('DROP SCHEMA IF EXISTS tap_wk CASCADE; DROP SERVER IF EXISTS tap_wk CASCADE');
+}
+
+# ----------------------------------------------------------------------
+# No background worker free (max_worker_processes taken by the static
+# workers): a WARNING after ten seconds of tries; the deliverer starts once
+# there is one.
+
+{
+	# the launchers: ours, logical replication's, pg_cron's
+	my $static = 2 + ($preload =~ /\bpg_cron\b/ ? 1 : 0);
+	my $off = server_log_offset();
+	admin("ALTER SYSTEM SET max_worker_processes = $static");
+	$workers_lowered = 1;
+	restart_server();
+	ok(wait_until(sub { server_log_since($off) =~ /no background worker is free/ }, 30, 0.5),
+		"max_worker_processes = $static: a WARNING says no worker is free");
+	like(server_log_since($off), qr/HINT:\s+Raise max_worker_processes/, 'and names the setting');
+	is(deliverer($EXT), '', 'and there is no deliverer');
+	admin('ALTER SYSTEM RESET max_worker_processes');
+	restart_server();
+	$workers_lowered = 0;
+	like(wait_deliverer($EXT, 20), qr/^\d+$/, 'with workers free again, the deliverer runs');
 }
 
 # ----------------------------------------------------------------------
