@@ -63,6 +63,7 @@ typedef struct LauncherSlot
 static LauncherSlot *lslots = NULL;
 static MemoryContext scan_cxt = NULL;
 static bool full_warned = false;
+static bool no_worker_warned = false;
 static uint32 wait_event_main = 0;
 
 /*
@@ -261,6 +262,7 @@ launcher_start_one(int i, Oid dbid, TimestampTz now)
 	{
 		lslots[i].started_at = now;
 		lslots[i].failed_starts = 0;
+		no_worker_warned = false;
 		return;
 	}
 
@@ -270,12 +272,13 @@ launcher_start_one(int i, Oid dbid, TimestampTz now)
 	 */
 	lslots[i].handle = NULL;
 	lslots[i].restart_at = TimestampTzPlusMilliseconds(now, CD_RESTART_MIN_MS);
-	if (++lslots[i].failed_starts == CD_STARTS_BEFORE_WARNING)
+	if (++lslots[i].failed_starts >= CD_STARTS_BEFORE_WARNING && !no_worker_warned)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start the candidate_docs deliverer of database %u: no background worker is free", dbid),
+				 errmsg("could not start a candidate_docs deliverer: no background worker is free"),
 				 errdetail("It is tried again every second."),
 				 errhint("Raise max_worker_processes.")));
+	no_worker_warned |= lslots[i].failed_starts >= CD_STARTS_BEFORE_WARNING;
 }
 
 /*
