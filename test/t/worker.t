@@ -261,8 +261,7 @@ admin('ALTER SYSTEM SET candidate_docs.delivery_worker = off');
 admin('SELECT pg_reload_conf()');
 ok(wait_no_deliverer($EXT, 5), 'delivery_worker = off: the deliverer stops');
 $c0 = calls();
-sleep(6);
-is(deliverer($EXT), '', 'and none starts while it is off');
+ok(!wait_until(sub { deliverer($EXT) ne '' }, 6, 0.02), 'and none starts while it is off');
 is(calls(), $c0, 'deliver() is not called while it is off');
 admin('ALTER SYSTEM RESET candidate_docs.delivery_worker');
 admin('SELECT pg_reload_conf()');
@@ -276,8 +275,8 @@ is(launchers(), '1', 'the launcher ran all along');
 my $drop_offset = server_log_offset();
 psql_ok('DROP EXTENSION candidate_docs CASCADE', 'DROP EXTENSION', db => $EXT);
 ok(wait_no_deliverer($EXT, 3), 'the deliverer exits when the extension is dropped');
-sleep(6);
-is(deliverer($EXT), '', 'and is not started again without the extension');
+ok(!wait_until(sub { deliverer($EXT) ne '' }, 6, 0.02),
+	'and is not started again without the extension (watched for 6 s)');
 unlike(server_log_since($drop_offset),
 	qr/(ERROR|WARNING|FATAL): |deliverer.*exited with exit code 1/,
 	'it exited quietly (no error in the server log)');
