@@ -275,8 +275,19 @@ is(launchers(), '1', 'the launcher ran all along');
 my $drop_offset = server_log_offset();
 psql_ok('DROP EXTENSION candidate_docs CASCADE', 'DROP EXTENSION', db => $EXT);
 ok(wait_no_deliverer($EXT, 3), 'the deliverer exits when the extension is dropped');
+# the postmaster logs each start of a dynamic worker at DEBUG1
+my $ext_oid = admin("SELECT oid FROM pg_database WHERE datname = '$EXT'");
+admin('ALTER SYSTEM SET log_min_messages = debug1');
+admin('SELECT pg_reload_conf()');
+sleep(0.5);
+my $watch = server_log_offset();
 ok(!wait_until(sub { deliverer($EXT) ne '' }, 6, 0.02),
 	'and is not started again without the extension (watched for 6 s)');
+unlike(server_log_since($watch),
+	qr/registering background worker "candidate_docs deliverer for database $ext_oid"/,
+	'not even for a moment');
+admin('ALTER SYSTEM RESET log_min_messages');
+admin('SELECT pg_reload_conf()');
 unlike(server_log_since($drop_offset),
 	qr/(ERROR|WARNING|FATAL): |deliverer.*exited with exit code 1/,
 	'it exited quietly (no error in the server log)');
