@@ -366,17 +366,20 @@ deliverer_round(MemoryContext cxt)
 
 /*
  * The slot's extension epoch; a wake or CREATE EXTENSION after it was
- * read means a missing extension may be there now.
+ * read means a missing extension may be there now.  *woken says whether a
+ * COMMIT queued writes since the flag was last cleared; clear clears it.
  */
 static uint64
-deliverer_epoch(bool clear_wake)
+deliverer_epoch(bool clear, bool *woken)
 {
 	CdDelivererSlot *slot = &cd_deliverers->slots[my_slotno];
 	uint64		epoch;
 
 	LWLockAcquire(cd_deliverers->lock, LW_EXCLUSIVE);
 	epoch = slot->ext_epoch;
-	if (clear_wake)
+	if (woken != NULL)
+		*woken = slot->wake;
+	if (clear)
 		slot->wake = false;
 	LWLockRelease(cd_deliverers->lock);
 	return epoch;
@@ -423,10 +426,11 @@ deliverer_loop(void)
 	{
 		uint64		epoch;
 		RoundResult result;
+		bool		woken;
 
 		CHECK_FOR_INTERRUPTS();
 		deliverer_check_config();
-		epoch = deliverer_epoch(true);
+		epoch = deliverer_epoch(true, NULL);
 		MemoryContextSwitchTo(cxt);
 		result = deliverer_round(cxt);
 		MemoryContextSwitchTo(TopMemoryContext);
@@ -438,6 +442,10 @@ deliverer_loop(void)
 		else
 			error_wait = 0;
 		if (result == ROUND_WORK)
+			continue;
+		/* writes committed during the round: another at once */
+		(void) deliverer_epoch(false, &woken);
+		if (woken && result == ROUND_IDLE)
 			continue;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 error_wait > 0 ? error_wait : CD_IDLE_WAIT_MS,
