@@ -2,7 +2,7 @@
  *
  * candidate_docs.c
  *		  Module entry points: the FDW handler, settings, libcurl start-up
- *		  and the shared budget's memory.
+ *		  the shared budget's memory and the deliverers.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,6 +55,9 @@ _PG_init(void)
 	cd_stats_init();
 	cd_http_init();
 	cd_activity_init();
+	cd_worker_init();
+	cd_worker_ddl_init();
+	cd_launcher_register();
 	MarkGUCPrefixReserved("candidate_docs");
 }
 

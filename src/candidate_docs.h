@@ -744,4 +744,45 @@ extern void cd_deliver(int64 *delivered, int64 *failed);
 extern bool cd_delivery_worker;	/* GUC candidate_docs.delivery_worker */
 extern void cd_worker_wake(Oid dbid);
 
+/* One database's deliverer, in shared memory (under CdDeliverers.lock). */
+typedef struct CdDelivererSlot
+{
+	Oid			dbid;			/* InvalidOid: a free slot */
+	pid_t		pid;			/* the deliverer attached, or 0 */
+	struct Latch *latch;		/* its latch while attached */
+	bool		wake;			/* writes committed since its round began */
+	bool		no_extension;	/* its last deliverer found no deliver() */
+	uint64		ext_epoch;		/* counts wakes and CREATE/ALTER EXTENSION */
+	TimestampTz held_until;		/* a database command: start none before */
+} CdDelivererSlot;
+
+typedef struct CdDeliverers
+{
+	struct LWLock *lock;
+	struct Latch *launcher_latch;	/* while the launcher runs */
+	bool		rescan;			/* the launcher looks at the databases again */
+	int			nslots;
+	CdDelivererSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} CdDeliverers;
+
+extern CdDeliverers *cd_deliverers; /* NULL without preload */
+extern void cd_worker_init(void);
+extern CdDelivererSlot *cd_deliverer_slot(Oid dbid);
+extern CdDelivererSlot *cd_deliverer_slot_claim(Oid dbid);
+extern void cd_deliverers_poke_launcher(void);
+extern PGDLLEXPORT void cd_deliverer_main(Datum main_arg);
+
+/* ----------------------------------------------------------------
+ * launcher.c: the launcher of the deliverers
+ * ----------------------------------------------------------------
+ */
+extern void cd_launcher_register(void);
+extern PGDLLEXPORT void cd_launcher_main(Datum main_arg);
+
+/* ----------------------------------------------------------------
+ * worker_ddl.c: database and extension commands and the deliverers
+ * ----------------------------------------------------------------
+ */
+extern void cd_worker_ddl_init(void);
+
 #endif							/* CANDIDATE_DOCS_H */

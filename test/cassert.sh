@@ -10,6 +10,7 @@
 #                                       server, with the extension built for it loaded?
 #   test/cassert.sh check LOG...        each server log LOG: a failed assertion
 #                                       (TRAP:) or a backend ended by a signal
+#                                       (but SIGKILL: a test kills on purpose)
 #                                       is listed; non-zero if any
 #   test/cassert.sh clean DIR           remove DIR (kept if KEEP_TMP=1)
 #
@@ -408,7 +409,8 @@ cmd_verify() {
 }
 
 cmd_check() {
-	local log=$1 pat='^TRAP: |terminated by signal|was terminated by exception'
+	# signal 9 (SIGKILL) is never an assertion: a test's own kill -9
+	local log=$1 pat='^TRAP: |terminated by signal ([0-8]|[1-9][0-9])\b|was terminated by exception'
 	if grep -qE "$pat" "$log"; then
 		say "==== failed assertions and crashes in the server log ===="
 		grep -E -B 2 -A 20 "$pat" "$log" >&2
