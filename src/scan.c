@@ -51,8 +51,8 @@ typedef struct CdScanState
 	char	   *relname;
 	CdDownloads *downloads;		/* rows waiting for their files */
 	bool		run_done;		/* every row of the run is in the window */
-	CdFeed	   *feed;			/* rows of the outer batch, or NULL */
-	bool		from_feed;		/* this run's rows come from the feed */
+	CdFeed	   *feed;			/* listings of the outer batch, or NULL */
+	ExprState  *before_download;	/* conditions checked before a download */
 } CdScanState;
 
 /*
@@ -148,9 +148,12 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	if (intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)) >= 0)
 		st->feed = cd_feed_create(node->ss.ps.state,
 								  intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)),
-								  st->map, st->fetch, st->cxt);
-	if (st->feed && st->wants_content)
-		cd_feed_prefetch_content(st->feed, node);
+								  st->fetch, st->cxt);
+	/* fdw_recheck_quals ends with the candidate id condition: not needed */
+	st->before_download =
+		ExecInitQual(list_copy_head(plan->fdw_recheck_quals,
+									intVal(list_nth(priv, CD_PRIV_BEFORE_DOWNLOAD))),
+					 &node->ss.ps);
 }
 
 static int
@@ -291,8 +294,7 @@ scan_start(ForeignScanState *node, CdScanState *st)
 			listings = lappend(listings, listing);
 		}
 	MemoryContextSwitchTo(old);
-	st->from_feed = st->feed && cd_feed_start(st->feed, listings);
-	if (!st->from_feed)
+	if (!(st->feed && cd_feed_start(st->feed, listings)))
 		cd_fetch_start(st->fetch, listings);
 	st->started = true;
 	st->run_done = false;
@@ -345,10 +347,10 @@ store_heap_row(TupleTableSlot *slot)
  * Make the values already in the (cleared) scan slot its row, with the
  * table's oid (conditions on tableoid may run before the executor sets
  * it).  Every row the scan returns or checks is stored so, whichever way
- * it came (the fetcher, a batch's feed, the download window).
+ * it came (the fetcher or the download window).
  */
-void
-cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot)
+static void
+store_row(ForeignScanState *node, TupleTableSlot *slot)
 {
 	CdScanState *st = node->fdw_state;
 
@@ -361,109 +363,57 @@ cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot)
 
 /*
  * The next row of the run stored in the scan slot, the content column
- * NULL; false at the end.  *frow is set to the feed's row if it came from
- * there (when frow is not NULL).
+ * NULL; false at the end.
  */
 static bool
-next_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot,
-		 const CdFeedRow **frow)
+next_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
 {
 	CdRowSource src = {NULL, NULL, NULL};
-	const CdJsonDoc *doc;
 
 	ExecClearTuple(slot);
-	if (st->from_feed)
-	{
-		const CdFeedRow *row = cd_feed_next(st->feed);
-
-		if (row == NULL)
-			return false;
-		heap_deform_tuple(row->tuple, slot->tts_tupleDescriptor,
-						  slot->tts_values, slot->tts_isnull);
-		if (frow)
-			*frow = row;
-	}
-	else
-	{
-		if ((st->obj = next_object(st)) < 0)
-			return false;
-		doc = &st->page->env.doc;
-		src.candidate_id = st->page->listing->candidate_id;
-		src.echo_value = st->page->listing->header_value;
-		cd_row_from_json(st->map, doc, st->obj, &src, slot->tts_values,
-						 slot->tts_isnull);
-	}
-	cd_scan_store_row(node, slot);
+	if ((st->obj = next_object(st)) < 0)
+		return false;
+	src.candidate_id = st->page->listing->candidate_id;
+	src.echo_value = st->page->listing->header_value;
+	cd_row_from_json(st->map, &st->page->env.doc, st->obj, &src,
+					 slot->tts_values, slot->tts_isnull);
+	store_row(node, slot);
 	return true;
 }
 
 /*
- * The URL of the current row's file (NULL if it has none) and the message
- * if its download fails; read only for a row that is to be downloaded.
- */
-static void
-row_download(CdScanState *st, const CdFeedRow *frow, char **url, char **what)
-{
-	const char *object_id;
-
-	if (frow)
-	{
-		*url = frow->content_url;
-		object_id = frow->object_id;
-	}
-	else
-	{
-		const CdJsonDoc *doc = &st->page->env.doc;
-
-		*url = cd_json_field_text(st->api, doc, st->obj,
-								  st->api->content_url_field);
-		object_id = cd_json_object_id(doc, st->obj);
-	}
-	*what = psprintf("could not download %s \"%s\"", st->api->object_noun,
-					 object_id);
-}
-
-/*
  * The next row with its file's bytes.  Rows ahead that meet the
- * conditions that do not need the file (the plan's fdw_recheck_quals,
- * which the executor checks itself only when it rechecks a row) go into
- * the download window (their downloads start at once) until it is full;
- * then the oldest comes out.  Each of those conditions runs once per row:
- * here, or in the feed when it decides them for a batch's rows.
+ * conditions that do not need the file (the first ones of the plan's
+ * fdw_recheck_quals, which the executor checks itself only when it
+ * rechecks a row) go into the download window (their downloads start at
+ * once) until it is full; then the oldest comes out.  Each of those
+ * conditions runs once per row.
  */
 static TupleTableSlot *
 next_with_content(ForeignScanState *node, CdScanState *st)
 {
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	char	   *url = NULL;
-	char	   *what = NULL;
-	const CdFeedRow *frow = NULL;
 
 	while (!st->run_done && !cd_downloads_full(st->downloads))
 	{
-		bool		passes;
-
-		frow = NULL;
-		if (!next_row(node, st, slot, &frow))
+		if (!next_row(node, st, slot))
 		{
 			st->run_done = true;
 			break;
 		}
-		if (frow && cd_feed_prefetching(st->feed))
-			passes = frow->passes;	/* the feed decided the conditions */
-		else
+		econtext->ecxt_scantuple = slot;
+		if (ExecQual(st->before_download, econtext))
 		{
-			econtext->ecxt_scantuple = slot;
-			passes = ExecQual(node->fdw_recheck_quals, econtext);
-		}
-		if (passes)
-		{
-			row_download(st, frow, &url, &what);
-			/* the feed may have started it already */
-			cd_downloads_add(st->downloads, slot, url, what,
-							 frow && cd_feed_prefetching(st->feed) ?
-							 cd_feed_take_download(st->feed, frow) : NULL);
+			const CdJsonDoc *doc = &st->page->env.doc;
+			char	   *url = cd_json_field_text(st->api, doc, st->obj,
+												 st->api->content_url_field);
+
+			cd_downloads_add(st->downloads, slot, url,
+							 psprintf("could not download %s \"%s\"",
+									  st->api->object_noun,
+									  cd_json_object_id(doc, st->obj)),
+							 NULL);
 		}
 		else
 			st->not_downloaded++;
@@ -471,7 +421,7 @@ next_with_content(ForeignScanState *node, CdScanState *st)
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
 	}
 	if (cd_downloads_next(st->downloads, slot))
-		cd_scan_store_row(node, slot);
+		store_row(node, slot);
 	return slot;
 }
 
@@ -488,7 +438,7 @@ cdIterateForeignScan(ForeignScanState *node)
 		scan_start(node, st);
 	if (st->wants_content)
 		return next_with_content(node, st);
-	next_row(node, st, slot, NULL);
+	next_row(node, st, slot);
 	return slot;
 }
 
@@ -560,6 +510,9 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	const CdApi *api = cd_table_api(RelationGetRelid(node->ss.ss_currentRelation));
 	CdScanState *st = node->fdw_state;
 	List	   *filters = NIL;
+	List	   *before_download =
+		list_copy_head(plan->fdw_recheck_quals,
+					   intVal(list_nth(priv, CD_PRIV_BEFORE_DOWNLOAD)));
 	ListCell   *lc;
 
 	ExplainPropertyText("Endpoint", psprintf("GET %s", api->list_path), es);
@@ -569,11 +522,11 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		filters = lappend(filters, strVal(lfirst(lc)));
 	if (filters != NIL)
 		ExplainPropertyList("API Filters", filters, es);
-	if (plan->fdw_recheck_quals != NIL)
+	if (before_download != NIL)
 	{
 		List	   *context = set_deparse_context_plan(es->deparse_cxt,
 													   (Plan *) plan, NIL);
-		Node	   *quals = (Node *) make_ands_explicit(plan->fdw_recheck_quals);
+		Node	   *quals = (Node *) make_ands_explicit(before_download);
 
 		ExplainPropertyText("Filter Before Download",
 							deparse_expression(quals, context, es->verbose, false),
@@ -587,7 +540,7 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
 		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
 		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
-		if (plan->fdw_recheck_quals != NIL)
+		if (before_download != NIL)
 			ExplainPropertyInteger("Rows Removed Before Download", NULL,
 								   st->not_downloaded, es);
 		if (st->feed)
