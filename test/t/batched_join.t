@@ -32,9 +32,15 @@ psql_run("CREATE TABLE $schema.hr AS"
 	  . " ANALYZE $schema.hr");
 my $join = "SELECT count(*) FROM $schema.hr e"
   . " JOIN $table d ON d.candidate_id = e.cid";
-# the mock gives a generated id 1 + (first byte of its sha256) % 3 documents
-my $expected_rows = psql_value("SELECT sum(1 + get_byte(sha256(convert_to(cid, 'UTF8')), 0) % 3)"
-	  . " FROM $schema.hr");
+# The documents the mock has for the ids $expr of the rows of $rel: a
+# generated id has 1 + (first byte of its sha256) % 3.
+sub documents_of
+{
+	my ($expr, $rel) = @_;
+	return psql_value("SELECT sum(1 + get_byte(sha256(convert_to($expr, 'UTF8')), 0) % 3)"
+		  . " FROM $rel");
+}
+my $expected_rows = documents_of('cid', "$schema.hr");
 
 # (a) concurrency reached, and the time it saves
 sub timed_join
@@ -140,6 +146,15 @@ sub requests_since
 	return scalar(grep { index($_->{raw_path}, $part) >= 0 } @{ mock_requests($since) });
 }
 
+# at most $max (and some) API requests since $since for paths holding $part
+sub requests_at_most
+{
+	my ($since, $part, $max, $what) = @_;
+	my $n = requests_since($since, $part);
+	ok($n >= 1 && $n <= $max, "$what: at most $max requests") or diag("$n requests");
+	note("$what: $n requests");
+}
+
 # $sql in session $s, with its plan checked for the batching node first
 sub batched_query
 {
@@ -170,10 +185,7 @@ sub batched_query
 		my ($r, $since) = batched_query($s, $sql, $what);
 		is($r->{sqlstate}, '00000', "$what: succeeded") or diag(explain $r);
 		is($r->{out}, $want, "$what: the expected result");
-		my $n = requests_since($since, '/candidates/many-');
-		ok($n >= 1 && $n <= 32, "$what over 16 ids x 300 pages: at most 32 requests")
-		  or diag("$n requests");
-		note("$what over 16 ids x 300 pages: $n requests");
+		requests_at_most($since, '/candidates/many-', 32, "$what over 16 ids x 300 pages");
 	}
 	$s->close;
 }
@@ -195,10 +207,7 @@ sub batched_query
 	is(scalar(split /\n/, $r->{out}), 5, 'ORDER BY LIMIT 5: five rows');
 	is($r->{out}, $plain->{out}, 'ORDER BY LIMIT 5: the rows of the plain loop');
 	like($r->{out}, qr/\A1\|/, 'ORDER BY LIMIT 5: the first employee first');
-	my $n = requests_since($since, '/candidates/ord-');
-	ok($n >= 1 && $n <= 10, 'ORDER BY LIMIT 5 over 5,000 indexed rows: at most 10 requests')
-	  or diag("$n requests");
-	note("ORDER BY LIMIT 5 over 5,000 rows: $n requests");
+	requests_at_most($since, '/candidates/ord-', 10, 'ORDER BY LIMIT 5 over 5,000 indexed rows');
 	$s->close;
 }
 
@@ -264,8 +273,7 @@ sub rss_anon_kb
 		  . " FROM generate_series(1, 128) g; ANALYZE $schema.fat");
 	my $sql = "SELECT count(*) FROM $schema.fat e"
 	  . " JOIN $table d ON d.candidate_id = e.doc->>'cid'";
-	my $expected_fat = psql_value("SELECT sum(1 + get_byte(sha256(convert_to("
-		  . "doc->>'cid', 'UTF8')), 0) % 3) FROM $schema.fat");
+	my $expected_fat = documents_of("doc->>'cid'", "$schema.fat");
 	my %growth;
 	for my $setting ('off', 'on')
 	{

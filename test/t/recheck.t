@@ -26,6 +26,19 @@ CREATE FUNCTION $schema.counted(text) RETURNS boolean VOLATILE LANGUAGE plpgsql
   AS \$\$ BEGIN PERFORM nextval('$schema.calls'); RETURN true; END \$\$;
 SQL
 
+# Does session $s come to wait for a lock (within 30 s)?
+sub waits_for_lock
+{
+	my ($s, $name) = @_;
+	ok(wait_until(
+			sub {
+				psql_value("SELECT count(*) FROM pg_stat_activity"
+					  . " WHERE pid = " . $s->pid . " AND wait_event_type = 'Lock'");
+			},
+			30),
+		$name);
+}
+
 my $a = CdTest::Session->new;
 my $b = CdTest::Session->new;
 my $r = $a->query("BEGIN; UPDATE $schema.emp SET n = n + 1");
@@ -39,13 +52,7 @@ $b->send("UPDATE $schema.emp e SET n = e.n + 10"
 	  . " WHERE d.candidate_id = e.candidate_id AND d.filesize < 3000"
 	  . " AND $schema.counted(d.id) AND length(d.content) > 2000"
 	  . " RETURNING e.n, d.id");
-ok(wait_until(
-		sub {
-			psql_value("SELECT count(*) FROM pg_stat_activity"
-				  . " WHERE pid = " . $b->pid . " AND wait_event_type = 'Lock'");
-		},
-		30),
-	'session B waits for the row lock');
+waits_for_lock($b, 'session B waits for the row lock');
 $r = $a->query('COMMIT');
 is($r->{sqlstate}, '00000', 'session A commits') or diag(explain $r);
 $r = $b->wait(30);
@@ -101,13 +108,7 @@ sub recheck_case
 		}
 	}
 	$b->send($sql);
-	ok(wait_until(
-			sub {
-				psql_value("SELECT count(*) FROM pg_stat_activity"
-					  . " WHERE pid = " . $b->pid . " AND wait_event_type = 'Lock'");
-			},
-			30),
-		"$what: session B waits for the row lock");
+	waits_for_lock($b, "$what: session B waits for the row lock");
 	$r = $a->query('COMMIT');
 	is($r->{sqlstate}, '00000', "$what: session A commits");
 	$r = $b->wait(30);
