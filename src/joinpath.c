@@ -7,12 +7,14 @@
  * a nested loop: one request per outer row, one after the other.  Here the
  * planner is also offered that nested loop with a batching node under its
  * outer side.  The node (CandidateDocsBatch, executed in joinexec.c) reads
- * many outer rows ahead and evaluates their candidate ids; the inner
- * foreign scan, the first time it runs for a batch, fetches all of the
- * batch's distinct ids concurrently and answers every row of the batch
- * from memory.  The join itself stays PostgreSQL's nested loop (join type,
- * other join clauses, projection), so it returns the rows the plain nested
- * loop returns, only sooner.
+ * many outer rows ahead and evaluates their candidate ids; while the inner
+ * foreign scan reads the listing of one outer row, the first pages of the
+ * next rows' ids are already on their way.  The join itself stays
+ * PostgreSQL's nested loop (join type, other join clauses, projection), so
+ * it returns the rows the plain nested loop returns, only sooner.  The
+ * node keeps its child's order, so it is offered over the outer side's
+ * ordered paths too: ORDER BY the outer side's index with a LIMIT needs no
+ * Sort of the whole join.
  *
  * The two nodes find each other through a PARAM_EXEC slot of their own,
  * as a recursive union and its work table scan do: the batching node puts
