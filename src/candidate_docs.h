@@ -548,6 +548,8 @@ extern void cd_fetch_start(CdFetch *fetch, List *listings);
 extern void cd_fetch_start_ahead(CdFetch *fetch, List *listings);
 extern void cd_fetch_select(CdFetch *fetch, int lo, int hi, int ahead_max);
 extern int	cd_fetch_selected_end(CdFetch *fetch);
+extern int	cd_fetch_selected_begin(CdFetch *fetch);
+extern const CdRequest *cd_fetch_parked(CdFetch *fetch, int i, bool *arrived);
 extern CdPage *cd_fetch_next_page(CdFetch *fetch);
 extern void cd_fetch_release(CdFetch *fetch, CdPage *page);
 extern void cd_fetch_row_consumed(CdFetch *fetch, CdPage *page);

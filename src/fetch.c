@@ -920,6 +920,32 @@ cd_fetch_select(CdFetch *fetch, int lo, int hi, int ahead_max)
 	cd_transfer_poll(fetch->xfer);
 }
 
+/* The first of the selected streams. */
+int
+cd_fetch_selected_begin(CdFetch *fetch)
+{
+	return fetch->sel_lo;
+}
+
+/*
+ * A batch's run: the response parked for stream i, a listing of an outer
+ * row not reached yet, if it is a page (NULL if it failed or has nothing
+ * to read: the error comes when the row is reached).  *arrived is false
+ * while stream i has no answer yet.  The response stays the fetcher's.
+ */
+const CdRequest *
+cd_fetch_parked(CdFetch *fetch, int i, bool *arrived)
+{
+	CdStream   *stream;
+
+	*arrived = false;
+	if (!fetch->ahead || i < fetch->sel_hi || i >= fetch->nstreams)
+		return NULL;
+	stream = &fetch->streams[i];
+	*arrived = stream->started && stream->inflight == NULL;
+	return stream->parked && cd_request_ok(stream->parked) ? stream->parked : NULL;
+}
+
 /* The end of the selected streams: where a row without listings stands. */
 int
 cd_fetch_selected_end(CdFetch *fetch)

@@ -53,7 +53,24 @@ typedef struct CdScanState
 	bool		run_done;		/* every row of the run is in the window */
 	CdFeed	   *feed;			/* listings of the outer batch, or NULL */
 	ExprState  *before_download;	/* conditions checked before a download */
+	List	   *ahead;			/* CdAhead: files of next outer rows */
+	int			ahead_place;	/* next listing of the batch to look at */
+	int64		ahead_loads;	/* the batch the places are of */
 } CdScanState;
+
+/*
+ * In a batched join reading content without conditions before the
+ * download, a file of an outer row not reached yet whose download has
+ * started (from the first page of its listing, parked in the fetcher).
+ */
+typedef struct CdAhead
+{
+	int			place;			/* the listing's place in the batch's run */
+	char	   *url;
+	CdRequest  *req;
+} CdAhead;
+
+static void ahead_drop(CdScanState *st, int place);
 
 /*
  * The user columns the query reads; *all if it reads the whole row.
@@ -296,6 +313,17 @@ scan_start(ForeignScanState *node, CdScanState *st)
 	MemoryContextSwitchTo(old);
 	if (!(st->feed && cd_feed_start(st->feed, listings)))
 		cd_fetch_start(st->fetch, listings);
+	if (st->ahead != NIL || st->ahead_place > 0)
+	{
+		bool		same_run = st->feed && cd_feed_loads(st->feed) == st->ahead_loads &&
+			cd_fetch_selected_end(st->fetch) > 0;
+
+		ahead_drop(st, same_run ? cd_fetch_selected_begin(st->fetch) : INT_MAX);
+		if (!same_run)
+			st->ahead_place = 0;
+	}
+	if (st->feed)
+		st->ahead_loads = cd_feed_loads(st->feed);
 	st->started = true;
 	st->run_done = false;
 }
@@ -381,6 +409,120 @@ next_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
 	return true;
 }
 
+/* Give back the downloads started ahead for listings before place. */
+static void
+ahead_drop(CdScanState *st, int place)
+{
+	ListCell   *lc;
+
+	foreach(lc, st->ahead)
+	{
+		CdAhead    *a = lfirst(lc);
+
+		if (a->place >= place)
+			continue;
+		cd_transfer_release(cd_fetch_transfer(st->fetch), a->req);
+		pfree(a->url);
+		pfree(a);
+		st->ahead = foreach_delete_current(st->ahead, lc);
+	}
+}
+
+/* The download started ahead for url in the current outer row, or NULL. */
+static CdRequest *
+ahead_take(CdScanState *st, const char *url)
+{
+	int			lo = cd_fetch_selected_begin(st->fetch);
+	int			hi = cd_fetch_selected_end(st->fetch);
+	ListCell   *lc;
+
+	foreach(lc, st->ahead)
+	{
+		CdAhead    *a = lfirst(lc);
+		CdRequest  *req = a->req;
+
+		if (a->place < lo || a->place >= hi || strcmp(a->url, url) != 0)
+			continue;
+		pfree(a->url);
+		pfree(a);
+		st->ahead = foreach_delete_current(st->ahead, lc);
+		return req;
+	}
+	return NULL;
+}
+
+/*
+ * Start the downloads of the files of page (the parked first page of the
+ * listing at place), up to room of them; how many were started.
+ */
+static int
+ahead_page(CdScanState *st, const CdRequest *page, int place, int room)
+{
+	CdTransfer *xfer = cd_fetch_transfer(st->fetch);
+	CdEnvelope	env;
+	char		msg[64];
+	int			started = 0;
+	MemoryContext old;
+
+	PG_TRY();
+	{
+		if (cd_envelope_parse(st->api, page->resp, page->resp_len, &env, msg,
+							  sizeof(msg)) == CD_ENV_OK)
+			for (size_t r = 0; r < env.nrows && started < room; r++)
+			{
+				int			obj = cd_envelope_row(&env, r);
+				char	   *url;
+				CdAhead    *a;
+
+				if (obj < 0 ||
+					(url = cd_json_field_text(st->api, &env.doc, obj,
+											  st->api->content_url_field)) == NULL ||
+					cd_url_check_download(url) != NULL)
+					continue;	/* an error, if any, when the row is reached */
+				old = MemoryContextSwitchTo(st->cxt);	/* the list lives on */
+				a = palloc(sizeof(CdAhead));
+				a->place = place;
+				a->url = pstrdup(url);
+				a->req = cd_download_request(xfer, url, "");
+				st->ahead = lappend(st->ahead, a);
+				MemoryContextSwitchTo(old);
+				started++;
+			}
+	}
+	PG_FINALLY();
+	{
+		cd_envelope_free(&env);
+	}
+	PG_END_TRY();
+	return started;
+}
+
+/*
+ * In a batched join whose content needs no condition first, keep the
+ * files of the next outer rows downloading (from their listings' first
+ * pages, as they arrive), up to max_concurrency files ahead.
+ */
+static void
+ahead_start(CdScanState *st)
+{
+	int			room = Max(cd_fetch_transfer(st->fetch)->concurrency, 1) -
+		list_length(st->ahead);
+	int			place = Max(st->ahead_place, cd_fetch_selected_end(st->fetch));
+
+	while (room > 0)
+	{
+		bool		arrived;
+		const CdRequest *page = cd_fetch_parked(st->fetch, place, &arrived);
+
+		if (!arrived)
+			break;
+		if (page)
+			room -= ahead_page(st, page, place, room);
+		place++;
+	}
+	st->ahead_place = place;
+}
+
 /*
  * The next row with its file's bytes.  Rows ahead that meet the
  * conditions that do not need the file (the first ones of the plan's
@@ -413,13 +555,15 @@ next_with_content(ForeignScanState *node, CdScanState *st)
 							 psprintf("could not download %s \"%s\"",
 									  st->api->object_noun,
 									  cd_json_object_id(doc, st->obj)),
-							 NULL);
+							 url && st->ahead ? ahead_take(st, url) : NULL);
 		}
 		else
 			st->not_downloaded++;
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
 	}
+	if (st->feed && st->before_download == NULL)
+		ahead_start(st);
 	if (cd_downloads_next(st->downloads, slot))
 		store_row(node, slot);
 	return slot;
