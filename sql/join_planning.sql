@@ -46,6 +46,20 @@ SELECT d.id FROM candidate_documents d
 SELECT count(*) FROM regress_big b, regress_big b2, candidate_documents d
  WHERE d.candidate_id = b.candidate_id;
 
+-- ORDER BY the outer side's index with a LIMIT: the batched join over the
+-- index scan keeps the order, so no Sort has to read the whole join first
+CREATE TABLE regress_hr5k (emp_id int PRIMARY KEY, cid text);
+INSERT INTO regress_hr5k SELECT g, 'ord-' || g FROM generate_series(1, 5000) g;
+ANALYZE regress_hr5k;
+EXPLAIN (COSTS OFF)
+SELECT e.emp_id, d.id FROM regress_hr5k e
+  JOIN candidate_documents d ON d.candidate_id = e.cid ORDER BY e.emp_id LIMIT 5;
+EXPLAIN (COSTS OFF)
+SELECT e.emp_id FROM regress_hr5k e
+ WHERE EXISTS (SELECT 1 FROM candidate_documents d WHERE d.candidate_id = e.cid)
+ ORDER BY e.emp_id LIMIT 5;
+DROP TABLE regress_hr5k;
+
 -- nothing can feed the scan candidate ids: the usual error
 SELECT * FROM regress_error($$
   SELECT d.id FROM regress_big b

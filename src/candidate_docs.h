@@ -498,6 +498,9 @@ extern const char *cd_json_object_id(const CdJsonDoc *doc, int obj);
  * planner.c: paths and plans
  * ----------------------------------------------------------------
  */
+/* Rough figure: a request costs as much as many pages of local I/O. */
+#define CD_REQUEST_COST 1000.0
+
 extern void cdGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 								Oid foreigntableid);
 extern void cdGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
@@ -518,8 +521,12 @@ enum CdPlanPrivate
 	CD_PRIV_EXPLAIN_KEY,		/* String: candidate ids, for EXPLAIN */
 	CD_PRIV_EXPLAIN_FILTERS,	/* List of String: pushed filters, for EXPLAIN */
 	CD_PRIV_PARAMETERIZED,		/* Integer: ids come from the outer side */
-	CD_PRIV_BATCH_PARAM			/* Integer: PARAM_EXEC slot of the outer
+	CD_PRIV_BATCH_PARAM,		/* Integer: PARAM_EXEC slot of the outer
 								 * batch, or -1 */
+	CD_PRIV_BEFORE_DOWNLOAD		/* Integer: how many of fdw_recheck_quals
+								 * the scan checks before a download (the
+								 * last, the candidate id condition, is for
+								 * EvalPlanQual) */
 };
 
 /* ----------------------------------------------------------------
@@ -552,6 +559,11 @@ typedef struct CdPage
 extern CdFetch *cd_fetch_create(const CdServer *srv, const CdApi *api,
 								MemoryContext cxt, bool rescans_expected);
 extern void cd_fetch_start(CdFetch *fetch, List *listings);
+extern void cd_fetch_start_ahead(CdFetch *fetch, List *listings);
+extern void cd_fetch_select(CdFetch *fetch, int lo, int hi, int ahead_max);
+extern int	cd_fetch_selected_end(CdFetch *fetch);
+extern int	cd_fetch_selected_begin(CdFetch *fetch);
+extern const CdRequest *cd_fetch_parked(CdFetch *fetch, int i, bool *arrived);
 extern CdPage *cd_fetch_next_page(CdFetch *fetch);
 extern void cd_fetch_release(CdFetch *fetch, CdPage *page);
 extern void cd_fetch_row_consumed(CdFetch *fetch, CdPage *page);
@@ -581,28 +593,14 @@ typedef struct CdOuterBatch
 	List	   *ids;			/* char *: each row's non-NULL candidate id */
 } CdOuterBatch;
 
-/* A row of the batch, converted, waiting for its outer rows. */
-typedef struct CdFeedRow
-{
-	HeapTuple	tuple;			/* content column NULL */
-	char	   *content_url;	/* when the query reads content */
-	char	   *object_id;
-	bool		passes;			/* meets the conditions without content (when
-								 * the feed decides them) */
-} CdFeedRow;
-
 typedef struct CdFeed CdFeed;
 
 extern void cd_joinexec_init(void);
 extern const struct CustomScanMethods *cd_batch_scan_methods(void);
-extern CdFeed *cd_feed_create(EState *estate, int paramid, CdRowMap *map,
-							  CdFetch *fetch, MemoryContext cxt);
+extern CdFeed *cd_feed_create(EState *estate, int paramid, CdFetch *fetch,
+							  MemoryContext cxt);
 extern bool cd_feed_start(CdFeed *feed, List *listings);
-extern const CdFeedRow *cd_feed_next(CdFeed *feed);
 extern int64 cd_feed_loads(CdFeed *feed);
-extern void cd_feed_prefetch_content(CdFeed *feed, ForeignScanState *node);
-extern bool cd_feed_prefetching(CdFeed *feed);
-extern CdRequest *cd_feed_take_download(CdFeed *feed, const CdFeedRow *row);
 
 /* ----------------------------------------------------------------
  * scan.c: the executor side of SELECT
@@ -613,7 +611,6 @@ extern TupleTableSlot *cdIterateForeignScan(ForeignScanState *node);
 extern void cdReScanForeignScan(ForeignScanState *node);
 extern void cdEndForeignScan(ForeignScanState *node);
 extern void cdExplainForeignScan(ForeignScanState *node, ExplainState *es);
-extern void cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot);
 
 /* ----------------------------------------------------------------
  * content.c: downloading documents' bytes, many at once

@@ -18,6 +18,15 @@
  * pages of complete listings are kept, up to candidate_docs.rescan_cache_size,
  * so an outer id seen before is answered from memory.
  *
+ * A batched join's run (cd_fetch_start_ahead) holds the listings of many
+ * outer rows, in the order the rows come.  The executor reads the listings
+ * of one outer row at a time (cd_fetch_select); the first pages of the
+ * next few rows' listings are requested meanwhile, and a response for a
+ * listing not yet selected is parked as it arrived: it is parsed, and an
+ * error raised or a warning noted, only when the executor comes to that
+ * row, exactly as without the batch.  Later pages are requested as rows
+ * are read, as in a plain run, so a LIMIT stops the requests as early.
+ *
  *-------------------------------------------------------------------------
  */
 #include "candidate_docs.h"
@@ -36,6 +45,9 @@ typedef struct CdStream
 	char	   *first_url;
 	char	   *next_url;		/* page to request next, NULL at the end */
 	CdRequest  *inflight;
+	CdRequest  *parked;			/* a response for a listing not yet selected */
+	bool		started;		/* ahead: its first page was asked for */
+	bool		visited;		/* ahead: selected once; again means anew */
 	List	   *seen;			/* URLs requested, for loop detection */
 	List	   *seen_hashes;	/* their hashes, compared first */
 	bool		streaming;		/* read past half a page: fetch ahead */
@@ -68,6 +80,10 @@ struct CdFetch
 	CdStream   *streams;
 	int			nstreams;
 	int			next_new;		/* first stream not yet started */
+	bool		ahead;			/* a batched join's run: streams by outer row */
+	int			sel_lo;			/* ahead: the selected streams, [sel_lo, */
+	int			sel_hi;			/* sel_hi) */
+	int			ahead_max;		/* ahead: streams past sel_hi to start */
 	List	   *active;			/* started streams with pages to come */
 	List	   *queue;			/* CdPage ready for the executor */
 	int			inflight;
@@ -281,16 +297,12 @@ listing_copy(const CdListing *listing)
 	return copy;
 }
 
+/* Read the stream's listing from the rescan cache, if it is there. */
 static void
-stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
+stream_use_cache(CdFetch *fetch, CdStream *stream)
 {
 	CacheEntry *entry = NULL;
 
-	stream->listing = listing_copy(listing);
-	stream->first_url = first_page_url(fetch, listing);
-	stream->next_url = stream->first_url;
-	stream->want_next = true;
-	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected);
 	if (fetch->cache)
 	{
 		char	   *key = cache_key(stream);
@@ -306,6 +318,18 @@ stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
 	}
 }
 
+static void
+stream_init(CdFetch *fetch, CdStream *stream, CdListing *listing)
+{
+
+	stream->listing = listing_copy(listing);
+	stream->first_url = first_page_url(fetch, listing);
+	stream->next_url = stream->first_url;
+	stream->want_next = true;
+	stream->cacheable = (fetch->runs > 1 || fetch->rescans_expected);
+	stream_use_cache(fetch, stream);
+}
+
 /*
  * Drop every page and request of the previous run.  What lives in the
  * scan's context (requests, pages, the queue) is freed one by one, so
@@ -316,15 +340,18 @@ fetch_abandon(CdFetch *fetch)
 {
 	ListCell   *lc;
 
-	foreach(lc, fetch->active)
+	for (int i = 0; i < fetch->nstreams; i++)
 	{
-		CdStream   *stream = lfirst(lc);
+		CdStream   *stream = &fetch->streams[i];
 
 		if (stream->inflight)
 			cd_transfer_release(fetch->xfer, stream->inflight);
+		if (stream->parked)
+			cd_transfer_release(fetch->xfer, stream->parked);
 		if (stream->bodies)
 			stream_drop_bodies(fetch, stream);
 	}
+	fetch->nstreams = 0;
 	foreach(lc, fetch->queue)
 		cd_fetch_release(fetch, lfirst(lc));
 	list_free(fetch->queue);		/* in fetch->cxt, which lives on */
@@ -348,11 +375,12 @@ requires_header(const CdApi *api)
  * Begin a run over listings (a List of CdListing, distinct), which are
  * copied: the caller may free them at once.  A listing whose header value
  * is empty (Kombo integration_id = '') matches nothing and sends nothing:
- * a header cannot be sent empty.  Pages of the previous run, if any, are
- * dropped.
+ * a header cannot be sent empty (in a batch's run its stream stays, with
+ * nothing to fetch, so that streams keep the listings' places).  Pages of
+ * the previous run, if any, are dropped.
  */
-void
-cd_fetch_start(CdFetch *fetch, List *listings)
+static void
+run_begin(CdFetch *fetch, List *listings, bool ahead)
 {
 	MemoryContext old;
 	ListCell   *lc;
@@ -360,23 +388,48 @@ cd_fetch_start(CdFetch *fetch, List *listings)
 
 	fetch_abandon(fetch);
 	fetch->runs++;
+	fetch->ahead = ahead;
+	fetch->sel_lo = fetch->sel_hi = 0;
 	old = MemoryContextSwitchTo(fetch->run_cxt);
 	fetch->streams = palloc0(sizeof(CdStream) * Max(list_length(listings), 1));
 	fetch->next_new = 0;
 	foreach(lc, listings)
 	{
 		CdListing  *listing = lfirst(lc);
+		bool		empty = listing->header_value && listing->header_value[0] == '\0';
 
 		/* no object comes through an empty header value: no request */
-		if (listing->header_value && listing->header_value[0] == '\0')
+		if (empty && !ahead)
 			continue;
 		if (listing->header_value == NULL && requires_header(fetch->api))
 			elog(ERROR, "listing of candidate \"%s\" lacks a required header value",
 				 listing->candidate_id);
-		stream_init(fetch, &fetch->streams[i++], listing);
+		stream_init(fetch, &fetch->streams[i], listing);
+		if (empty)
+		{
+			fetch->streams[i].next_url = NULL;
+			fetch->streams[i].replay = NIL;
+		}
+		i++;
 	}
 	fetch->nstreams = i;
 	MemoryContextSwitchTo(old);
+}
+
+void
+cd_fetch_start(CdFetch *fetch, List *listings)
+{
+	run_begin(fetch, listings, false);
+}
+
+/*
+ * Begin a batched join's run over listings, in the order their outer rows
+ * come; nothing is sent before cd_fetch_select.
+ */
+void
+cd_fetch_start_ahead(CdFetch *fetch, List *listings)
+{
+	run_begin(fetch, listings, true);
 }
 
 /* A page that owns body (malloc'd, or NULL for a cached one). */
@@ -440,7 +493,47 @@ static bool
 stream_finished(CdStream *stream)
 {
 	return stream->next_url == NULL && stream->inflight == NULL &&
-		stream->replay == NIL;
+		stream->parked == NULL && stream->replay == NIL;
+}
+
+/* Start a stream: its first page, or its first page from the cache. */
+static void
+stream_begin(CdFetch *fetch, CdStream *stream)
+{
+	MemoryContext old = MemoryContextSwitchTo(fetch->run_cxt);
+
+	fetch->active = lappend(fetch->active, stream);
+	stream->started = true;
+	stream->seen = list_make1(stream->first_url);
+	stream->seen_hashes =
+		list_make1_int((int) hash_bytes((const unsigned char *) stream->first_url,
+										strlen(stream->first_url)));
+	if (stream->replay)
+		stream_replay(fetch, stream);
+	else if (stream->next_url)
+		stream_request(fetch, stream);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A batch's run: the selected streams first, then the first pages of the
+ * next ahead_max streams (from the cache only once selected: a replay
+ * costs nothing to wait for).
+ */
+static void
+ahead_schedule(CdFetch *fetch)
+{
+	int			limit = fetch->xfer->concurrency;
+	int			end = Min(fetch->nstreams,
+						  fetch->sel_hi + Min(fetch->ahead_max, limit));
+
+	for (int i = fetch->sel_lo; i < end && fetch->inflight < limit; i++)
+	{
+		CdStream   *stream = &fetch->streams[i];
+
+		if (!stream->started && (i < fetch->sel_hi || stream->replay == NIL))
+			stream_begin(fetch, stream);
+	}
 }
 
 /*
@@ -452,7 +545,6 @@ fetch_schedule(CdFetch *fetch)
 {
 	int			limit = fetch->xfer->concurrency;
 	ListCell   *lc;
-	MemoryContext old;
 
 	foreach(lc, fetch->active)
 	{
@@ -466,24 +558,14 @@ fetch_schedule(CdFetch *fetch)
 				 stream->inflight == NULL && fetch->inflight < limit)
 			stream_request(fetch, stream);
 	}
-
-	old = MemoryContextSwitchTo(fetch->run_cxt);
+	if (fetch->ahead)
+	{
+		ahead_schedule(fetch);
+		return;
+	}
 	while (fetch->next_new < fetch->nstreams && fetch->inflight < limit &&
 		   fetch->inflight + list_length(fetch->queue) < 2 * limit)
-	{
-		CdStream   *stream = &fetch->streams[fetch->next_new++];
-
-		fetch->active = lappend(fetch->active, stream);
-		stream->seen = list_make1(stream->first_url);
-		stream->seen_hashes =
-			list_make1_int((int) hash_bytes((const unsigned char *) stream->first_url,
-											strlen(stream->first_url)));
-		if (stream->replay)
-			stream_replay(fetch, stream);
-		else
-			stream_request(fetch, stream);
-	}
-	MemoryContextSwitchTo(old);
+		stream_begin(fetch, &fetch->streams[fetch->next_new++]);
 }
 
 /*
@@ -688,12 +770,10 @@ candidate_not_found(CdFetch *fetch, CdRequest *req)
 }
 
 static void
-handle_response(CdFetch *fetch, CdRequest *req)
+process_response(CdFetch *fetch, CdRequest *req)
 {
 	CdStream   *stream = req->owner;
 
-	stream->inflight = NULL;
-	fetch->inflight--;
 	fetch->xfer->stats.pages += cd_request_ok(req);
 	if (cd_request_ok(req))
 	{
@@ -712,6 +792,179 @@ handle_response(CdFetch *fetch, CdRequest *req)
 	else
 		cd_request_error(fetch->xfer, req, listing_what(fetch, stream));
 	cd_transfer_release(fetch->xfer, req);
+}
+
+/* Is stream one the executor reads now? */
+static bool
+stream_selected(const CdFetch *fetch, const CdStream *stream)
+{
+	int			i = stream - fetch->streams;
+
+	return !fetch->ahead || (i >= fetch->sel_lo && i < fetch->sel_hi);
+}
+
+/*
+ * A response arrived: read it, or park it until its listing is selected
+ * (its pages, errors and warnings belong to an outer row not reached yet).
+ */
+static void
+handle_response(CdFetch *fetch, CdRequest *req)
+{
+	CdStream   *stream = req->owner;
+
+	stream->inflight = NULL;
+	fetch->inflight--;
+	if (stream_selected(fetch, stream))
+		process_response(fetch, req);
+	else
+		stream->parked = req;
+}
+
+/*
+ * Forget what a stream of a batch's run holds or waits for: its request,
+ * parked response and queued pages (a page the executor holds stays until
+ * it is released).  It can begin again from its first page.
+ */
+static void
+stream_abandon(CdFetch *fetch, CdStream *stream)
+{
+	ListCell   *lc;
+
+	if (stream->inflight)
+	{
+		cd_transfer_release(fetch->xfer, stream->inflight);
+		fetch->inflight--;
+	}
+	if (stream->parked)
+		cd_transfer_release(fetch->xfer, stream->parked);
+	stream->inflight = stream->parked = NULL;
+	foreach(lc, fetch->queue)
+		if (((CdPage *) lfirst(lc))->stream == stream)
+		{
+			cd_fetch_release(fetch, lfirst(lc));
+			fetch->queue = foreach_delete_current(fetch->queue, lc);
+		}
+	if (stream->bodies)
+		stream_drop_bodies(fetch, stream);
+	/* the URLs followed, but the first, are the run's to free */
+	for (int i = 1; i < list_length(stream->seen); i++)
+		pfree(list_nth(stream->seen, i));
+	list_free(stream->seen);
+	list_free(stream->seen_hashes);
+	stream->seen = stream->seen_hashes = NIL;
+	list_free(stream->replay);
+	stream->replay = NIL;
+	stream->next_url = NULL;	/* finished: off the active list */
+	stream->started = false;
+}
+
+/* Make a visited stream of a batch's run new again, as a rescan would. */
+static void
+stream_restart(CdFetch *fetch, CdStream *stream)
+{
+	CdListing  *listing = stream->listing;
+	char	   *first_url = stream->first_url;
+	bool		empty = listing->header_value && listing->header_value[0] == '\0';
+	MemoryContext old = MemoryContextSwitchTo(fetch->run_cxt);
+
+	stream_abandon(fetch, stream);
+	fetch->active = list_delete_ptr(fetch->active, stream);
+	memset(stream, 0, sizeof(CdStream));
+	stream->listing = listing;
+	stream->first_url = first_url;
+	stream->next_url = empty ? NULL : first_url;
+	stream->want_next = true;
+	stream->cacheable = true;
+	stream->visited = true;
+	if (!empty)
+		stream_use_cache(fetch, stream);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The executor now reads streams lo to hi - 1 of a batch's run (the
+ * listings of one outer row; lo == hi for a row without any), and the
+ * first pages of up to ahead_max streams after them may be fetched.
+ * Streams before, and those selected until now, are dropped; a stream
+ * selected before starts over (from the rescan cache if it is complete
+ * there).  A parked response of a selected stream is read now: its error
+ * is raised, its warning noted, as the plain nested loop would.
+ */
+void
+cd_fetch_select(CdFetch *fetch, int lo, int hi, int ahead_max)
+{
+	Assert(fetch->ahead && lo >= 0 && lo <= hi && hi <= fetch->nstreams);
+	for (int i = 0; i < Max(fetch->sel_hi, lo); i++)
+		if (fetch->streams[i].started && (i < lo || i >= hi))
+			stream_abandon(fetch, &fetch->streams[i]);
+	fetch->sel_lo = lo;
+	fetch->sel_hi = hi;
+	fetch->ahead_max = Max(ahead_max, 0);
+	for (int i = lo; i < hi; i++)
+	{
+		CdStream   *stream = &fetch->streams[i];
+
+		if (stream->visited)
+			stream_restart(fetch, stream);
+		stream->visited = true;
+	}
+	for (int i = lo; i < hi; i++)
+	{
+		CdStream   *stream = &fetch->streams[i];
+		CdRequest  *req = stream->parked;
+
+		if (req == NULL)
+			continue;
+		stream->parked = NULL;
+		process_response(fetch, req);
+	}
+	fetch_schedule(fetch);
+	cd_transfer_poll(fetch->xfer);
+}
+
+/* The first of the selected streams. */
+int
+cd_fetch_selected_begin(CdFetch *fetch)
+{
+	return fetch->sel_lo;
+}
+
+/*
+ * A batch's run: the response parked for stream i, a listing of an outer
+ * row not reached yet, if it is a page (NULL if it failed or has nothing
+ * to read: the error comes when the row is reached).  *arrived is false
+ * while stream i has no answer yet.  The response stays the fetcher's.
+ */
+const CdRequest *
+cd_fetch_parked(CdFetch *fetch, int i, bool *arrived)
+{
+	CdStream   *stream;
+
+	*arrived = false;
+	if (!fetch->ahead || i < fetch->sel_hi || i >= fetch->nstreams)
+		return NULL;
+	stream = &fetch->streams[i];
+	*arrived = stream->started && stream->inflight == NULL;
+	return stream->parked && cd_request_ok(stream->parked) ? stream->parked : NULL;
+}
+
+/* The end of the selected streams: where a row without listings stands. */
+int
+cd_fetch_selected_end(CdFetch *fetch)
+{
+	return fetch->sel_hi;
+}
+
+/* Does the executor's run have pages to come? */
+static bool
+run_pending(CdFetch *fetch)
+{
+	if (!fetch->ahead)
+		return fetch->inflight > 0;
+	for (int i = fetch->sel_lo; i < fetch->sel_hi; i++)
+		if (!stream_finished(&fetch->streams[i]))
+			return true;
+	return false;
 }
 
 /*
@@ -736,9 +989,11 @@ cd_fetch_next_page(CdFetch *fetch)
 		fetch_schedule(fetch);
 		if (fetch->queue != NIL)
 			continue;
-		if (fetch->inflight == 0)
+		if (!run_pending(fetch))
 			return NULL;
 		req = cd_transfer_next(fetch->xfer, true);
+		if (req == NULL)
+			elog(ERROR, "candidate_docs: a listing waits for a page never requested");
 		if (req)
 		{
 			handle_response(fetch, req);

@@ -7,27 +7,27 @@
  *
  * The batching node (CustomScan CandidateDocsBatch) is the outer side of a
  * nested loop.  It reads rows of its child ahead, a batch at a time,
- * keeps them (as minimal tuples) and the text of their candidate ids,
- * then returns them one by one in the child's order.  A batch ends at
- * CD_BATCH_MAX_ROWS rows, CD_BATCH_MAX_BYTES of rows, or a number of
- * distinct ids that starts small (a LIMIT sends few requests) and doubles
- * up to CD_BATCH_MAX_IDS.
+ * keeps them (as minimal tuples, as the child gave them) and the text of
+ * their candidate ids, then returns them one by one in the child's order.
+ * The id is evaluated in per-tuple memory.  A batch ends at
+ * CD_BATCH_MAX_ROWS rows, CD_BATCH_MAX_BYTES of memory held, or a number
+ * of distinct ids that starts small (a LIMIT sends few requests) and
+ * doubles up to CD_BATCH_MAX_IDS.  Reading ahead evaluates the child's
+ * rows (and their ids) before the join asks for them, as a Sort or a Hash
+ * does: a volatile function or an expression error of a row beyond a
+ * LIMIT happens all the same.
  *
  * The feed belongs to the inner foreign scan.  The first time the scan
- * runs for a new batch, the feed fetches the batch's distinct ids at once
- * through the scan's own fetcher (concurrently, duplicates once, listings
- * seen before from its rescan cache) and converts their rows into tuples
- * kept until the next batch.  Every row of the batch is then answered
- * from memory; an id the feed does not hold (none can be, but it costs
- * nothing to be sure) is fetched as without a batch.
- *
- * When the query reads content and the scan's other conditions depend on
- * the row alone (no outer values, nothing volatile), the feed decides them
- * once per row as it loads the batch, and keeps the files of the next
- * max_concurrency rows downloading, following the outer rows' order:
- * the files of many outer rows arrive concurrently, as a batch's listings
- * do.  A download the nested loop does not come to (a LIMIT, a semi-join
- * satisfied early) is dropped.
+ * runs for a new batch, the feed begins a run of the scan's fetcher over
+ * the batch's distinct ids, in the order their rows come (fetch.c).  Each
+ * time the scan runs for an outer row, the feed selects that row's
+ * listings: their pages are read as without a batch, while the first
+ * pages of the next rows' ids are already on their way.  How many rows
+ * ahead grows with the rows served (up to max_concurrency), so a LIMIT or
+ * a semi-join satisfied by the first rows sends about what the plain
+ * nested loop sends, and a long join keeps max_concurrency requests in
+ * flight.  A response for a row not reached yet waits, unread: its error
+ * or warning comes only if the join reaches that row.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,8 +37,6 @@
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "nodes/extensible.h"
-#include "nodes/nodeFuncs.h"
-#include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -155,13 +153,17 @@ batch_show(CdBatchState *bs, MinimalTuple mt)
 	return ExecStoreVirtualTuple(slot);
 }
 
-/* Keep the child's row in; note its candidate id; true if a new one. */
+/*
+ * Keep the child's row in; note its candidate id; true if a new one.  The
+ * id is evaluated in per-tuple memory (a detoasted value goes with it);
+ * the batch keeps the row as the child gave it and the id's text.
+ */
 static bool
-batch_keep(CdBatchState *bs, TupleTableSlot *in, HTAB *distinct, size_t *bytes)
+batch_keep(CdBatchState *bs, TupleTableSlot *in, HTAB *distinct)
 {
 	ExprContext *econtext = bs->css.ss.ps.ps_ExprContext;
-	MemoryContext old = MemoryContextSwitchTo(bs->cxt);
-	MinimalTuple mt = ExecCopySlotMinimalTuple(in);
+	MemoryContext old;
+	MinimalTuple mt;
 	bool		isnull;
 	Datum		d;
 	bool		found = true;
@@ -171,19 +173,26 @@ batch_keep(CdBatchState *bs, TupleTableSlot *in, HTAB *distinct, size_t *bytes)
 		bs->caprows *= 2;
 		bs->rows = repalloc(bs->rows, bs->caprows * sizeof(MinimalTuple));
 	}
+	old = MemoryContextSwitchTo(bs->cxt);
+	mt = ExecCopySlotMinimalTuple(in);
+	MemoryContextSwitchTo(old);
 	bs->rows[bs->nrows++] = mt;
-	*bytes += mt->t_len;
+	ResetExprContext(econtext);
 	econtext->ecxt_scantuple = batch_show(bs, mt);
-	d = ExecEvalExpr(bs->key, econtext, &isnull);
+	d = ExecEvalExprSwitchContext(bs->key, econtext, &isnull);
 	if (!isnull)
 	{
-		char	   *id = TextDatumGetCString(d);
-		uint32		hash = string_hash(id, 0);
+		char	   *id;
+		uint32		hash;
 
-		bs->pub.ids = lappend(bs->pub.ids, id);
+		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+		id = TextDatumGetCString(d);
+		hash = string_hash(id, 0);
+		MemoryContextSwitchTo(bs->cxt);
+		bs->pub.ids = lappend(bs->pub.ids, pstrdup(id));
+		MemoryContextSwitchTo(old);
 		hash_search(distinct, &hash, HASH_ENTER, &found);
 	}
-	MemoryContextSwitchTo(old);
 	ResetExprContext(econtext);
 	return !found;
 }
@@ -195,7 +204,6 @@ batch_read(CdBatchState *bs)
 	PlanState  *child = linitial(bs->css.custom_ps);
 	HASHCTL		ctl;
 	HTAB	   *distinct;
-	size_t		bytes = 0;
 	int			nids = 0;
 
 	ExecClearTuple(bs->css.ss.ss_ScanTupleSlot);
@@ -209,8 +217,9 @@ batch_read(CdBatchState *bs)
 	ctl.hcxt = bs->cxt;
 	distinct = hash_create("candidate_docs batch ids", 256, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	/* the cap counts what the batch holds: rows, ids, their lists */
 	while (bs->nrows < CD_BATCH_MAX_ROWS && nids < bs->max_ids &&
-		   bytes < CD_BATCH_MAX_BYTES)
+		   MemoryContextMemAllocated(bs->cxt, false) < CD_BATCH_MAX_BYTES)
 	{
 		TupleTableSlot *in = ExecProcNode(child);
 
@@ -219,7 +228,7 @@ batch_read(CdBatchState *bs)
 			bs->child_done = true;
 			break;
 		}
-		nids += batch_keep(bs, in, distinct, &bytes);
+		nids += batch_keep(bs, in, distinct);
 	}
 	if (bs->nrows == 0)
 		return false;
@@ -305,69 +314,37 @@ batch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 
 /* ---- the feed of the inner foreign scan ---- */
 
-struct CdFeed;
-static void prefetch_drop_first(struct CdFeed *feed);
-
-typedef struct CdFeedEntry
-{
-	char		key[CD_FEED_KEY_LEN];	/* candidate id, newline, header value */
-	List	   *rows;			/* of CdFeedRow */
-} CdFeedEntry;
-
-/* A download started for a row of an outer row ahead. */
-typedef struct CdPrefetch
-{
-	int			pos;			/* the outer row's place in the batch */
-	const CdFeedRow *row;
-	CdRequest  *req;			/* in req_cxt */
-} CdPrefetch;
-
 struct CdFeed
 {
 	EState	   *estate;
 	int			paramid;
-	CdRowMap   *map;
 	CdFetch    *fetch;
-	bool		wants_content;
-	bool		prefetch;		/* content: decide rows and download ahead */
-	ForeignScanState *node;		/* the scan: its conditions without content
-								 * (fdw_recheck_quals), its slot (free while
-								 * a batch loads) */
-	CdOuterBatch *batch;		/* the batch in store */
-	List	   *headers;		/* header values of each id's listings */
-	int			pos;			/* place of the current outer row, or -1 */
-	int			next_pos;		/* next row to download for: outer row, */
-	int			next_key;		/* its listing, */
-	int			next_row;		/* and the row of that listing */
-	List	   *ahead;			/* CdPrefetch, in the order rows are read */
-	MemoryContext cxt;			/* the loaded batch: listings, rows */
-	MemoryContext tmp_cxt;		/* one row's conversion */
-	MemoryContext serve_cxt;	/* the entries of the current outer row */
-	uint64		loaded;			/* generation of the batch in store */
-	HTAB	   *store;
-	List	   *serving;		/* CdFeedEntry of the current outer row */
-	int			entry_pos;
-	int			row_pos;
+	MemoryContext cxt;			/* the run of the batch: its listings */
+	uint64		loaded;			/* generation of the batch of the run */
+	bool		given_up;		/* this batch's rows are fetched one by one */
+	HTAB	   *first;			/* candidate id -> its first listing's place */
+	List	   *headers;		/* header values of every id's listings */
+	List	   *query_values;	/* query values of every listing */
+	int			visits;			/* outer rows served: read-ahead grows with it */
 	int64		loads;
 };
 
+typedef struct CdFeedEntry
+{
+	char		id[CD_FEED_KEY_LEN];
+	int			first;			/* place of the id's first listing in the run */
+} CdFeedEntry;
+
 CdFeed *
-cd_feed_create(EState *estate, int paramid, CdRowMap *map, CdFetch *fetch,
-			   MemoryContext cxt)
+cd_feed_create(EState *estate, int paramid, CdFetch *fetch, MemoryContext cxt)
 {
 	CdFeed	   *feed = MemoryContextAllocZero(cxt, sizeof(CdFeed));
 
 	feed->estate = estate;
 	feed->paramid = paramid;
-	feed->map = map;
 	feed->fetch = fetch;
-	feed->wants_content = cd_rowmap_uses(map, CD_COL_CONTENT);
-	feed->cxt = AllocSetContextCreate(cxt, "candidate_docs batch rows",
+	feed->cxt = AllocSetContextCreate(cxt, "candidate_docs batch listings",
 									  ALLOCSET_DEFAULT_SIZES);
-	feed->tmp_cxt = AllocSetContextCreate(cxt, "candidate_docs batch row",
-										  ALLOCSET_DEFAULT_SIZES);
-	feed->serve_cxt = AllocSetContextCreate(cxt, "candidate_docs batch serve",
-											ALLOCSET_SMALL_SIZES);
 	return feed;
 }
 
@@ -377,382 +354,134 @@ cd_feed_loads(CdFeed *feed)
 	return feed->loads;
 }
 
-/* The store's key of a listing; false if it is too long to be one. */
-static bool
-feed_key(const CdListing *listing, char *key)
-{
-	return snprintf(key, CD_FEED_KEY_LEN, "%s\n%s", listing->candidate_id,
-					listing->header_value ? listing->header_value : "") <
-		CD_FEED_KEY_LEN;
-}
-
-static int
-compare_ids(const ListCell *a, const ListCell *b)
-{
-	return strcmp(lfirst(a), lfirst(b));
-}
-
 /*
- * The listings of a batch: its distinct non-empty ids, each with the
- * header values and query values of proto (the listings of the current
- * outer row: the filters are the same for every row of the scan).
+ * Begin the run of a new batch: each distinct non-empty id, in the order
+ * its first outer row comes, times the header and query values of proto
+ * (the listings of the current outer row: the filters are the same for
+ * every row of the scan, which cd_feed_start checks).  Nothing is sent
+ * yet.
  */
-static List *
-feed_listings(CdFeed *feed, CdOuterBatch *batch, List *proto)
-{
-	List	   *ids = list_copy(batch->ids);
-	List	   *query_values = copyObject(((CdListing *) linitial(proto))->query_values);
-	List	   *listings = NIL;
-	ListCell   *lc;
-	ListCell   *lp;
-	char		key[CD_FEED_KEY_LEN];
-
-	list_sort(ids, compare_ids);
-	foreach(lc, ids)
-	{
-		char	   *id = lfirst(lc);
-
-		if (id[0] == '\0' ||
-			(foreach_current_index(lc) > 0 &&
-			 strcmp(id, list_nth(ids, foreach_current_index(lc) - 1)) == 0))
-			continue;
-		foreach(lp, proto)
-		{
-			CdListing  *p = lfirst(lp);
-			CdListing  *listing = palloc0(sizeof(CdListing));
-			CdFeedEntry *entry;
-
-			listing->candidate_id = pstrdup(id);
-			listing->header_value = p->header_value ? pstrdup(p->header_value) : NULL;
-			listing->query_values = query_values;
-			if (!feed_key(listing, key))
-				continue;
-			entry = hash_search(feed->store, key, HASH_ENTER, NULL);
-			entry->rows = NIL;
-			listings = lappend(listings, listing);
-		}
-	}
-	return listings;
-}
-
-/*
- * Does row meet the scan's conditions that do not read content?  Checked
- * on the row as the scan stores it (table oid, system columns).
- */
-static bool
-feed_row_passes(CdFeed *feed, const CdFeedRow *row)
-{
-	ForeignScanState *node = feed->node;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	MemoryContext old = MemoryContextSwitchTo(feed->tmp_cxt);
-	bool		passes;
-
-	ExecClearTuple(slot);
-	heap_deform_tuple(row->tuple, slot->tts_tupleDescriptor, slot->tts_values,
-					  slot->tts_isnull);
-	cd_scan_store_row(node, slot);
-	econtext->ecxt_scantuple = slot;
-	passes = ExecQual(node->fdw_recheck_quals, econtext);
-	ExecClearTuple(slot);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(feed->tmp_cxt);
-	return passes;
-}
-
-/*
- * Note where row's file is, for a row that may be downloaded (the URL is
- * read as the scan reads it).
- */
-static void
-feed_row_download(CdFeed *feed, CdFeedRow *row, const CdJsonDoc *doc, int obj)
-{
-	const CdApi *api = feed->map->api;
-	MemoryContext old = MemoryContextSwitchTo(feed->cxt);
-
-	row->content_url = cd_json_field_text(api, doc, obj, api->content_url_field);
-	row->object_id = pstrdup(cd_json_object_id(doc, obj));
-	MemoryContextSwitchTo(old);
-}
-
-/* Convert every row of page into a kept tuple, then give the page back. */
-static void
-feed_page(CdFeed *feed, CdPage *page)
-{
-	TupleDesc	desc = feed->map->tupdesc;
-	CdRowSource src = {page->listing->candidate_id, page->listing->header_value, NULL};
-	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-	char		key[CD_FEED_KEY_LEN];
-	CdFeedEntry *entry = NULL;
-
-	if (feed_key(page->listing, key))
-		entry = hash_search(feed->store, key, HASH_FIND, NULL);
-	while (entry && page->next < page->env.nrows)
-	{
-		const CdJsonDoc *doc = &page->env.doc;
-		int			obj = cd_envelope_row(&page->env, page->next++);
-		MemoryContext old;
-		CdFeedRow  *row;
-
-		if (obj < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("unexpected response shape for candidate \"%s\"",
-							page->listing->candidate_id),
-					 errdetail("Item %zu of the page is not a JSON object.",
-							   page->next - 1)));
-		cd_fetch_row_consumed(feed->fetch, page);
-		old = MemoryContextSwitchTo(feed->tmp_cxt);
-		cd_row_from_json(feed->map, doc, obj, &src, values, nulls);
-		MemoryContextSwitchTo(feed->cxt);
-		row = palloc0(sizeof(CdFeedRow));
-		row->tuple = heap_form_tuple(desc, values, nulls);
-		entry->rows = lappend(entry->rows, row);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(feed->tmp_cxt);
-		if (feed->prefetch)
-			row->passes = feed_row_passes(feed, row);
-		if (feed->wants_content && (row->passes || !feed->prefetch))
-			feed_row_download(feed, row, doc, obj);
-	}
-	cd_fetch_release(feed->fetch, page);
-}
-
-/* Fetch every listing of batch and keep its rows. */
 static void
 feed_load(CdFeed *feed, CdOuterBatch *batch, List *proto)
 {
 	HASHCTL		ctl;
 	MemoryContext old;
-	List	   *listings;
-	CdPage	   *page;
+	List	   *listings = NIL;
 	ListCell   *lc;
+	ListCell   *lp;
 
-	feed->loaded = 0;
-	feed->store = NULL;
-	while (feed->ahead != NIL)
-		prefetch_drop_first(feed);
-	feed->batch = batch;
-	feed->pos = -1;
-	feed->next_pos = feed->next_key = feed->next_row = 0;
 	MemoryContextReset(feed->cxt);
 	ctl.keysize = CD_FEED_KEY_LEN;
 	ctl.entrysize = sizeof(CdFeedEntry);
 	ctl.hcxt = feed->cxt;
-	feed->store = hash_create("candidate_docs batch rows", 256, &ctl,
+	feed->first = hash_create("candidate_docs batch ids", 256, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	old = MemoryContextSwitchTo(feed->cxt);
-	listings = feed_listings(feed, batch, proto);
 	feed->headers = NIL;
-	foreach(lc, proto)
-		feed->headers = lappend(feed->headers, ((CdListing *) lfirst(lc))->header_value ?
-								pstrdup(((CdListing *) lfirst(lc))->header_value) : NULL);
+	foreach(lp, proto)
+	{
+		char	   *h = ((CdListing *) lfirst(lp))->header_value;
+
+		feed->headers = lappend(feed->headers, h ? pstrdup(h) : NULL);
+	}
+	feed->query_values = copyObject(((CdListing *) linitial(proto))->query_values);
+	foreach(lc, batch->ids)
+	{
+		char	   *id = lfirst(lc);
+		CdFeedEntry *entry;
+		bool		found;
+
+		if (id[0] == '\0' || strlen(id) >= CD_FEED_KEY_LEN)
+			continue;			/* no request; a long id is fetched alone */
+		entry = hash_search(feed->first, id, HASH_ENTER, &found);
+		if (found)
+			continue;
+		entry->first = list_length(listings);
+		foreach(lp, feed->headers)
+		{
+			CdListing  *listing = palloc0(sizeof(CdListing));
+
+			listing->candidate_id = id;
+			listing->header_value = lfirst(lp);
+			listing->query_values = feed->query_values;
+			listings = lappend(listings, listing);
+		}
+	}
 	MemoryContextSwitchTo(old);
-	cd_fetch_start(feed->fetch, listings);
-	while ((page = cd_fetch_next_page(feed->fetch)) != NULL)
-		feed_page(feed, page);
+	cd_fetch_start_ahead(feed->fetch, listings);
 	feed->loaded = batch->generation;
+	feed->given_up = false;
 	feed->loads++;
 }
 
-/* ---- downloads ahead ---- */
-
-/*
- * Decide the scan's content-free conditions once per row, as the batch
- * loads, and download ahead; only if they read nothing but the row.
- */
 static bool
-depends_on_more_than_row(Node *node, void *context)
+same_text(const char *a, const char *b)
 {
-	if (node == NULL)
-		return false;
-	if ((IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC) ||
-		IsA(node, SubPlan) || IsA(node, AlternativeSubPlan))
-		return true;
-	return expression_tree_walker(node, depends_on_more_than_row, context);
-}
-
-void
-cd_feed_prefetch_content(CdFeed *feed, ForeignScanState *node)
-{
-	List	   *quals = ((ForeignScan *) node->ss.ps.plan)->fdw_recheck_quals;
-
-	feed->prefetch = !depends_on_more_than_row((Node *) quals, NULL) &&
-		!contain_volatile_functions((Node *) quals);
-	feed->node = node;
-}
-
-bool
-cd_feed_prefetching(CdFeed *feed)
-{
-	return feed->prefetch;
-}
-
-static void
-prefetch_drop_first(CdFeed *feed)
-{
-	CdPrefetch *p = linitial(feed->ahead);
-
-	cd_transfer_release(cd_fetch_transfer(feed->fetch), p->req);
-	pfree(p);
-	feed->ahead = list_delete_first(feed->ahead);
-}
-
-/* The current outer row is the next one of the batch with id. */
-static void
-feed_locate(CdFeed *feed, const char *id)
-{
-	List	   *ids = feed->batch->ids;
-	int			pos = feed->pos + 1;
-
-	while (pos < list_length(ids) && strcmp(list_nth(ids, pos), id) != 0)
-		pos++;
-	feed->pos = pos;
-	while (feed->ahead != NIL && ((CdPrefetch *) linitial(feed->ahead))->pos < pos)
-		prefetch_drop_first(feed);	/* not come to */
-	if (feed->next_pos < pos)
-	{
-		feed->next_pos = pos;
-		feed->next_key = feed->next_row = 0;
-	}
-}
-
-/* The rows of the next_key-th listing of the outer row at next_pos. */
-static List *
-prefetch_rows(CdFeed *feed)
-{
-	CdListing	listing;
-	char		key[CD_FEED_KEY_LEN];
-	CdFeedEntry *entry = NULL;
-
-	listing.candidate_id = list_nth(feed->batch->ids, feed->next_pos);
-	listing.header_value = list_nth(feed->headers, feed->next_key);
-	if (feed_key(&listing, key))
-		entry = hash_search(feed->store, key, HASH_FIND, NULL);
-	return entry ? entry->rows : NIL;
-}
-
-/* Start downloads for the rows ahead, up to the transfer's concurrency. */
-static void
-feed_prefetch(CdFeed *feed)
-{
-	CdTransfer *xfer = cd_fetch_transfer(feed->fetch);
-	MemoryContext old;
-
-	while (list_length(feed->ahead) < Max(xfer->concurrency, 1) &&
-		   feed->next_pos < list_length(feed->batch->ids))
-	{
-		List	   *rows;
-		const CdFeedRow *row;
-		CdPrefetch *p;
-
-		if (feed->next_key >= list_length(feed->headers))
-		{
-			feed->next_pos++;
-			feed->next_key = feed->next_row = 0;
-			continue;
-		}
-		rows = prefetch_rows(feed);
-		if (feed->next_row >= list_length(rows))
-		{
-			feed->next_key++;
-			feed->next_row = 0;
-			continue;
-		}
-		row = list_nth(rows, feed->next_row++);
-		if (!row->passes || row->content_url == NULL ||
-			cd_url_check_download(row->content_url) != NULL)
-			continue;			/* nothing to download, or an error when reached */
-		old = MemoryContextSwitchTo(feed->cxt);
-		p = palloc(sizeof(CdPrefetch));
-		p->pos = feed->next_pos;
-		p->row = row;
-		p->req = cd_download_request(xfer, row->content_url, row->object_id);
-		feed->ahead = lappend(feed->ahead, p);
-		MemoryContextSwitchTo(old);
-	}
-	cd_transfer_poll(xfer);
+	return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
 }
 
 /*
- * The download started for row of the current outer row, now the caller's
- * (to release with cd_transfer_release), or NULL if none was.
+ * The place of listings (those of the current outer row) in the run, or
+ * -1 if they are not the run's: another id, or other filter values.
  */
-CdRequest *
-cd_feed_take_download(CdFeed *feed, const CdFeedRow *row)
+static int
+feed_place(CdFeed *feed, List *listings)
 {
-	CdPrefetch *p;
-	CdRequest  *req;
+	const char *id = ((CdListing *) linitial(listings))->candidate_id;
+	CdFeedEntry *entry;
+	ListCell   *lc;
+	ListCell   *lh;
 
-	if (feed->ahead == NIL)
-		return NULL;
-	p = linitial(feed->ahead);
-	if (p->pos != feed->pos || p->row != row)
-		return NULL;
-	req = p->req;
-	pfree(p);
-	feed->ahead = list_delete_first(feed->ahead);
-	feed_prefetch(feed);
-	return req;
+	if (list_length(listings) != list_length(feed->headers) ||
+		strlen(id) >= CD_FEED_KEY_LEN)
+		return -1;
+	forboth(lc, listings, lh, feed->headers)
+	{
+		CdListing  *listing = lfirst(lc);
+
+		if (strcmp(listing->candidate_id, id) != 0 ||
+			!same_text(listing->header_value, lfirst(lh)) ||
+			!equal(listing->query_values, feed->query_values))
+			return -1;
+	}
+	entry = hash_search(feed->first, id, HASH_FIND, NULL);
+	return entry ? entry->first : -1;
 }
 
 /*
- * Serve listings (those of the current outer row) from the batch, loading
- * it first if it is new.  False if there is no batch, or it lacks one of
- * the listings: the caller fetches them itself.
+ * Serve listings (those of the current outer row) from the run of the
+ * outer batch, beginning it if the batch is new: the fetcher's pages are
+ * then theirs.  False if there is no batch, or the run does not hold the
+ * listings: the caller starts a run of its own (and the rest of the batch
+ * is fetched so too).
  */
 bool
 cd_feed_start(CdFeed *feed, List *listings)
 {
 	ParamExecData *prm = &feed->estate->es_param_exec_vals[feed->paramid];
 	CdOuterBatch *batch = prm->isnull ? NULL : (CdOuterBatch *) DatumGetPointer(prm->value);
-	MemoryContext old;
-	ListCell   *lc;
-	char		key[CD_FEED_KEY_LEN];
+	CdTransfer *xfer = cd_fetch_transfer(feed->fetch);
+	int			place;
 
-	MemoryContextReset(feed->serve_cxt);
-	feed->serving = NIL;
-	feed->entry_pos = feed->row_pos = 0;
-	if (batch == NULL || batch->generation == 0 || listings == NIL)
+	if (batch == NULL || batch->generation == 0)
 		return false;
 	if (batch->generation != feed->loaded)
+	{
+		if (listings == NIL)
+			return false;		/* nothing to learn the filters from yet */
 		feed_load(feed, batch, listings);
-	old = MemoryContextSwitchTo(feed->serve_cxt);
-	foreach(lc, listings)
-	{
-		CdFeedEntry *entry = NULL;
-
-		if (feed_key(lfirst(lc), key))
-			entry = hash_search(feed->store, key, HASH_FIND, NULL);
-		if (entry == NULL)
-		{
-			feed->serving = NIL;
-			break;
-		}
-		feed->serving = lappend(feed->serving, entry);
 	}
-	MemoryContextSwitchTo(old);
-	if (feed->prefetch && feed->serving != NIL)
+	if (feed->given_up)
+		return false;
+	feed->visits++;
+	if (listings == NIL)
+		place = cd_fetch_selected_end(feed->fetch);
+	else if ((place = feed_place(feed, listings)) < 0)
 	{
-		feed_locate(feed, ((CdListing *) linitial(listings))->candidate_id);
-		feed_prefetch(feed);
+		feed->given_up = true;
+		return false;
 	}
-	return feed->serving != NIL;
-}
-
-/* The next kept row of the current outer row, or NULL. */
-const CdFeedRow *
-cd_feed_next(CdFeed *feed)
-{
-	while (feed->entry_pos < list_length(feed->serving))
-	{
-		CdFeedEntry *entry = list_nth(feed->serving, feed->entry_pos);
-
-		if (feed->row_pos < list_length(entry->rows))
-			return list_nth(entry->rows, feed->row_pos++);
-		feed->entry_pos++;
-		feed->row_pos = 0;
-	}
-	return NULL;
+	cd_fetch_select(feed->fetch, place, place + list_length(listings),
+					Min(feed->visits, xfer->concurrency));
+	return true;
 }

@@ -7,12 +7,14 @@
  * a nested loop: one request per outer row, one after the other.  Here the
  * planner is also offered that nested loop with a batching node under its
  * outer side.  The node (CandidateDocsBatch, executed in joinexec.c) reads
- * many outer rows ahead and evaluates their candidate ids; the inner
- * foreign scan, the first time it runs for a batch, fetches all of the
- * batch's distinct ids concurrently and answers every row of the batch
- * from memory.  The join itself stays PostgreSQL's nested loop (join type,
- * other join clauses, projection), so it returns the rows the plain nested
- * loop returns, only sooner.
+ * many outer rows ahead and evaluates their candidate ids; while the inner
+ * foreign scan reads the listing of one outer row, the first pages of the
+ * next rows' ids are already on their way.  The join itself stays
+ * PostgreSQL's nested loop (join type, other join clauses, projection), so
+ * it returns the rows the plain nested loop returns, only sooner.  The
+ * node keeps its child's order, so it is offered over the outer side's
+ * ordered paths too: ORDER BY the outer side's index with a LIMIT needs no
+ * Sort of the whole join.
  *
  * The two nodes find each other through a PARAM_EXEC slot of their own,
  * as a recursive union and its work table scan do: the batching node puts
@@ -31,7 +33,9 @@
 #include "optimizer/paths.h"
 
 /* A batch's requests run side by side: a row costs a share of one. */
-#define CD_BATCHED_REQUEST_COST (1000.0 / 8)
+#define CD_BATCHED_REQUEST_COST (CD_REQUEST_COST / 8)
+/* outer rows the batching node reads before its first row (joinexec.c) */
+#define CD_FIRST_BATCH_ROWS 16.0
 
 bool		cd_enable_batched_join = true;
 
@@ -72,11 +76,18 @@ outer_key(PlannerInfo *root, ForeignPath *inner)
 	return linitial(op->args);
 }
 
-/* The batching node over outer: same rows, same order, same target. */
+/*
+ * The batching node over outer: same rows, same order (its pathkeys),
+ * same target.  Before its first row it reads the first batch of outer
+ * rows: that share of the outer side's run is its startup cost, so that a
+ * LIMIT over an ordered outer side weighs it against a Sort's.
+ */
 static CustomPath *
 make_batch_path(Path *outer, Expr *key, Integer *link)
 {
 	CustomPath *batch = makeNode(CustomPath);
+	double		first = Min(outer->rows, CD_FIRST_BATCH_ROWS);
+	Cost		outer_run = outer->total_cost - outer->startup_cost;
 
 	batch->path.pathtype = T_CustomScan;
 	batch->path.parent = outer->parent;
@@ -86,7 +97,9 @@ make_batch_path(Path *outer, Expr *key, Integer *link)
 	batch->path.parallel_safe = false;	/* the link is a backend pointer */
 	batch->path.parallel_workers = 0;
 	batch->path.rows = outer->rows;
-	batch->path.startup_cost = outer->startup_cost;
+	batch->path.startup_cost = outer->startup_cost +
+		(outer->rows > 0 ? outer_run * first / outer->rows : 0) +
+		first * cpu_tuple_cost;
 	batch->path.total_cost = outer->total_cost + outer->rows * cpu_tuple_cost;
 	batch->path.pathkeys = outer->pathkeys;
 	batch->custom_paths = list_make1(outer);
@@ -157,9 +170,16 @@ cd_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 		root->placeholder_list != NIL || outerrel->cheapest_total_path == NULL)
 		return;
 	outers = list_make1(outerrel->cheapest_total_path);
-	if (outerrel->cheapest_startup_path &&
-		outerrel->cheapest_startup_path != outerrel->cheapest_total_path)
-		outers = lappend(outers, outerrel->cheapest_startup_path);
+	if (outerrel->cheapest_startup_path)
+		outers = list_append_unique_ptr(outers, outerrel->cheapest_startup_path);
+	/* the node keeps its child's order: ordered outer paths too */
+	foreach(lo, outerrel->pathlist)
+	{
+		Path	   *path = lfirst(lo);
+
+		if (path->pathkeys != NIL && path->param_info == NULL)
+			outers = list_append_unique_ptr(outers, path);
+	}
 	if (jointype == JOIN_UNIQUE_OUTER)
 	{
 		Path	   *unique = cd_unique_path(root, outerrel,

@@ -16,10 +16,13 @@
  * no query can return a wrong row whatever the API does with a filter.
  * The one exception is the condition the candidate ids came from: each
  * row's candidate_id is the id it was requested for, so that condition
- * holds by construction.  When the query reads the content column, the
- * scan itself checks the conditions that do not need the file before
- * downloading it (fdw_recheck_quals); only the others stay in the plan's
- * qual, so that each condition runs once per row.
+ * holds by construction, except when EvalPlanQual rechecks a row joined
+ * with a newer version of the outer row: it goes last into
+ * fdw_recheck_quals, as postgres_fdw's pushed conditions do, and the scan
+ * does not check it.  When the query reads the content column, the scan
+ * itself checks the conditions that do not need the file before
+ * downloading it (the first ones of fdw_recheck_quals); only the others
+ * stay in the plan's qual, so that each condition runs once per row.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,8 +47,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-/* Rough figures: a request costs as much as many pages of local I/O. */
-#define CD_REQUEST_COST 1000.0
+/* Rough figures (CD_REQUEST_COST in candidate_docs.h). */
 #define CD_ROWS_PER_CANDIDATE 10.0
 #define CD_UNKNOWN_LIST_LENGTH 10
 /*
@@ -565,6 +567,8 @@ no_key_error(Oid foreigntableid, const CdApi *api)
  * locally, once: when the file is downloaded, those that do not read it
  * go to fdw_recheck_quals, which the scan checks before the download (and
  * EvalPlanQual when it rechecks a row); the rest are the plan's qual.
+ * The candidate id condition ends fdw_recheck_quals, for EvalPlanQual
+ * alone.
  */
 ForeignScan *
 cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
@@ -597,7 +601,9 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		if (!rinfo->pseudoconstant && !is_key_clause(rinfo, baserel, &key))
 			local_quals = lappend(local_quals, rinfo->clause);
 	}
-	needed = needed_columns(baserel, local_quals, &content);
+	/* the candidate id condition is rechecked too: it reads the column */
+	needed = needed_columns(baserel, lappend(list_copy(local_quals), key.clause),
+							&content);
 	foreach(lc, local_quals)
 	{
 		if (content && !needs_content(baserel, lfirst(lc)))
@@ -630,6 +636,8 @@ cdGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	scan_private = lappend(scan_private, makeInteger(best_path->fdw_private != NIL));
 	scan_private = lappend(scan_private,
 						   makeInteger(cd_batch_param(root, best_path)));
+	scan_private = lappend(scan_private, makeInteger(list_length(before_download)));
 	return make_foreignscan(tlist, after_download, baserel->relid, exprs,
-							scan_private, NIL, before_download, outer_plan);
+							scan_private, NIL,
+							lappend(before_download, key.clause), outer_plan);
 }

@@ -51,9 +51,26 @@ typedef struct CdScanState
 	char	   *relname;
 	CdDownloads *downloads;		/* rows waiting for their files */
 	bool		run_done;		/* every row of the run is in the window */
-	CdFeed	   *feed;			/* rows of the outer batch, or NULL */
-	bool		from_feed;		/* this run's rows come from the feed */
+	CdFeed	   *feed;			/* listings of the outer batch, or NULL */
+	ExprState  *before_download;	/* conditions checked before a download */
+	List	   *ahead;			/* CdAhead: files of next outer rows */
+	int			ahead_place;	/* next listing of the batch to look at */
+	int64		ahead_loads;	/* the batch the places are of */
 } CdScanState;
+
+/*
+ * In a batched join reading content without conditions before the
+ * download, a file of an outer row not reached yet whose download has
+ * started (from the first page of its listing, parked in the fetcher).
+ */
+typedef struct CdAhead
+{
+	int			place;			/* the listing's place in the batch's run */
+	char	   *url;
+	CdRequest  *req;
+} CdAhead;
+
+static void ahead_drop(CdScanState *st, int place);
 
 /*
  * The user columns the query reads; *all if it reads the whole row.
@@ -148,9 +165,12 @@ cdBeginForeignScan(ForeignScanState *node, int eflags)
 	if (intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)) >= 0)
 		st->feed = cd_feed_create(node->ss.ps.state,
 								  intVal(list_nth(priv, CD_PRIV_BATCH_PARAM)),
-								  st->map, st->fetch, st->cxt);
-	if (st->feed && st->wants_content)
-		cd_feed_prefetch_content(st->feed, node);
+								  st->fetch, st->cxt);
+	/* fdw_recheck_quals ends with the candidate id condition: not needed */
+	st->before_download =
+		ExecInitQual(list_copy_head(plan->fdw_recheck_quals,
+									intVal(list_nth(priv, CD_PRIV_BEFORE_DOWNLOAD))),
+					 &node->ss.ps);
 }
 
 static int
@@ -292,9 +312,19 @@ scan_start(ForeignScanState *node, CdScanState *st)
 		}
 	MemoryContextSwitchTo(old);
 	cd_activity_expect(list_length(listings), false);
-	st->from_feed = st->feed && cd_feed_start(st->feed, listings);
-	if (!st->from_feed)
+	if (!(st->feed && cd_feed_start(st->feed, listings)))
 		cd_fetch_start(st->fetch, listings);
+	if (st->ahead != NIL || st->ahead_place > 0)
+	{
+		bool		same_run = st->feed && cd_feed_loads(st->feed) == st->ahead_loads &&
+			cd_fetch_selected_end(st->fetch) > 0;
+
+		ahead_drop(st, same_run ? cd_fetch_selected_begin(st->fetch) : INT_MAX);
+		if (!same_run)
+			st->ahead_place = 0;
+	}
+	if (st->feed)
+		st->ahead_loads = cd_feed_loads(st->feed);
 	st->started = true;
 	st->run_done = false;
 }
@@ -346,10 +376,10 @@ store_heap_row(TupleTableSlot *slot)
  * Make the values already in the (cleared) scan slot its row, with the
  * table's oid (conditions on tableoid may run before the executor sets
  * it).  Every row the scan returns or checks is stored so, whichever way
- * it came (the fetcher, a batch's feed, the download window).
+ * it came (the fetcher or the download window).
  */
-void
-cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot)
+static void
+store_row(ForeignScanState *node, TupleTableSlot *slot)
 {
 	CdScanState *st = node->fdw_state;
 
@@ -362,117 +392,181 @@ cd_scan_store_row(ForeignScanState *node, TupleTableSlot *slot)
 
 /*
  * The next row of the run stored in the scan slot, the content column
- * NULL; false at the end.  *frow is set to the feed's row if it came from
- * there (when frow is not NULL).
+ * NULL; false at the end.
  */
 static bool
-next_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot,
-		 const CdFeedRow **frow)
+next_row(ForeignScanState *node, CdScanState *st, TupleTableSlot *slot)
 {
 	CdRowSource src = {NULL, NULL, NULL};
-	const CdJsonDoc *doc;
 
 	ExecClearTuple(slot);
-	if (st->from_feed)
-	{
-		const CdFeedRow *row = cd_feed_next(st->feed);
-
-		if (row == NULL)
-			return false;
-		heap_deform_tuple(row->tuple, slot->tts_tupleDescriptor,
-						  slot->tts_values, slot->tts_isnull);
-		if (frow)
-			*frow = row;
-	}
-	else
-	{
-		if ((st->obj = next_object(st)) < 0)
-			return false;
-		doc = &st->page->env.doc;
-		src.candidate_id = st->page->listing->candidate_id;
-		src.echo_value = st->page->listing->header_value;
-		cd_row_from_json(st->map, doc, st->obj, &src, slot->tts_values,
-						 slot->tts_isnull);
-	}
-	cd_scan_store_row(node, slot);
+	if ((st->obj = next_object(st)) < 0)
+		return false;
+	src.candidate_id = st->page->listing->candidate_id;
+	src.echo_value = st->page->listing->header_value;
+	cd_row_from_json(st->map, &st->page->env.doc, st->obj, &src,
+					 slot->tts_values, slot->tts_isnull);
+	store_row(node, slot);
 	return true;
 }
 
+/* Give back the downloads started ahead for listings before place. */
+static void
+ahead_drop(CdScanState *st, int place)
+{
+	ListCell   *lc;
+
+	foreach(lc, st->ahead)
+	{
+		CdAhead    *a = lfirst(lc);
+
+		if (a->place >= place)
+			continue;
+		cd_transfer_release(cd_fetch_transfer(st->fetch), a->req);
+		pfree(a->url);
+		pfree(a);
+		st->ahead = foreach_delete_current(st->ahead, lc);
+	}
+}
+
+/* The download started ahead for url in the current outer row, or NULL. */
+static CdRequest *
+ahead_take(CdScanState *st, const char *url)
+{
+	int			lo = cd_fetch_selected_begin(st->fetch);
+	int			hi = cd_fetch_selected_end(st->fetch);
+	ListCell   *lc;
+
+	foreach(lc, st->ahead)
+	{
+		CdAhead    *a = lfirst(lc);
+		CdRequest  *req = a->req;
+
+		if (a->place < lo || a->place >= hi || strcmp(a->url, url) != 0)
+			continue;
+		pfree(a->url);
+		pfree(a);
+		st->ahead = foreach_delete_current(st->ahead, lc);
+		return req;
+	}
+	return NULL;
+}
+
 /*
- * The URL of the current row's file (NULL if it has none) and the message
- * if its download fails; read only for a row that is to be downloaded.
+ * Start the downloads of the files of page (the parked first page of the
+ * listing at place), up to room of them; how many were started.
+ */
+static int
+ahead_page(CdScanState *st, const CdRequest *page, int place, int room)
+{
+	CdTransfer *xfer = cd_fetch_transfer(st->fetch);
+	CdEnvelope	env;
+	char		msg[64];
+	int			started = 0;
+	MemoryContext old;
+
+	PG_TRY();
+	{
+		if (cd_envelope_parse(st->api, page->resp, page->resp_len, &env, msg,
+							  sizeof(msg)) == CD_ENV_OK)
+			for (size_t r = 0; r < env.nrows && started < room; r++)
+			{
+				int			obj = cd_envelope_row(&env, r);
+				char	   *url;
+				CdAhead    *a;
+
+				if (obj < 0 ||
+					(url = cd_json_field_text(st->api, &env.doc, obj,
+											  st->api->content_url_field)) == NULL ||
+					cd_url_check_download(url) != NULL)
+					continue;	/* an error, if any, when the row is reached */
+				old = MemoryContextSwitchTo(st->cxt);	/* the list lives on */
+				a = palloc(sizeof(CdAhead));
+				a->place = place;
+				a->url = pstrdup(url);
+				a->req = cd_download_request(xfer, url, "");
+				st->ahead = lappend(st->ahead, a);
+				MemoryContextSwitchTo(old);
+				started++;
+			}
+	}
+	PG_FINALLY();
+	{
+		cd_envelope_free(&env);
+	}
+	PG_END_TRY();
+	return started;
+}
+
+/*
+ * In a batched join whose content needs no condition first, keep the
+ * files of the next outer rows downloading (from their listings' first
+ * pages, as they arrive), up to max_concurrency files ahead.
  */
 static void
-row_download(CdScanState *st, const CdFeedRow *frow, char **url, char **what)
+ahead_start(CdScanState *st)
 {
-	const char *object_id;
+	int			room = Max(cd_fetch_transfer(st->fetch)->concurrency, 1) -
+		list_length(st->ahead);
+	int			place = Max(st->ahead_place, cd_fetch_selected_end(st->fetch));
 
-	if (frow)
+	while (room > 0)
 	{
-		*url = frow->content_url;
-		object_id = frow->object_id;
-	}
-	else
-	{
-		const CdJsonDoc *doc = &st->page->env.doc;
+		bool		arrived;
+		const CdRequest *page = cd_fetch_parked(st->fetch, place, &arrived);
 
-		*url = cd_json_field_text(st->api, doc, st->obj,
-								  st->api->content_url_field);
-		object_id = cd_json_object_id(doc, st->obj);
+		if (!arrived)
+			break;
+		if (page)
+			room -= ahead_page(st, page, place, room);
+		place++;
 	}
-	*what = psprintf("could not download %s \"%s\"", st->api->object_noun,
-					 object_id);
+	st->ahead_place = place;
 }
 
 /*
  * The next row with its file's bytes.  Rows ahead that meet the
- * conditions that do not need the file (the plan's fdw_recheck_quals,
- * which the executor checks itself only when it rechecks a row) go into
- * the download window (their downloads start at once) until it is full;
- * then the oldest comes out.  Each of those conditions runs once per row:
- * here, or in the feed when it decides them for a batch's rows.
+ * conditions that do not need the file (the first ones of the plan's
+ * fdw_recheck_quals, which the executor checks itself only when it
+ * rechecks a row) go into the download window (their downloads start at
+ * once) until it is full; then the oldest comes out.  Each of those
+ * conditions runs once per row.
  */
 static TupleTableSlot *
 next_with_content(ForeignScanState *node, CdScanState *st)
 {
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	char	   *url = NULL;
-	char	   *what = NULL;
-	const CdFeedRow *frow = NULL;
 
 	while (!st->run_done && !cd_downloads_full(st->downloads))
 	{
-		bool		passes;
-
-		frow = NULL;
-		if (!next_row(node, st, slot, &frow))
+		if (!next_row(node, st, slot))
 		{
 			st->run_done = true;
 			break;
 		}
-		if (frow && cd_feed_prefetching(st->feed))
-			passes = frow->passes;	/* the feed decided the conditions */
-		else
+		econtext->ecxt_scantuple = slot;
+		if (ExecQual(st->before_download, econtext))
 		{
-			econtext->ecxt_scantuple = slot;
-			passes = ExecQual(node->fdw_recheck_quals, econtext);
-		}
-		if (passes)
-		{
-			row_download(st, frow, &url, &what);
-			/* the feed may have started it already */
-			cd_downloads_add(st->downloads, slot, url, what,
-							 frow && cd_feed_prefetching(st->feed) ?
-							 cd_feed_take_download(st->feed, frow) : NULL);
+			const CdJsonDoc *doc = &st->page->env.doc;
+			char	   *url = cd_json_field_text(st->api, doc, st->obj,
+												 st->api->content_url_field);
+
+			cd_downloads_add(st->downloads, slot, url,
+							 psprintf("could not download %s \"%s\"",
+									  st->api->object_noun,
+									  cd_json_object_id(doc, st->obj)),
+							 url && st->ahead ? ahead_take(st, url) : NULL);
 		}
 		else
 			st->not_downloaded++;
 		ExecClearTuple(slot);
 		MemoryContextReset(econtext->ecxt_per_tuple_memory);
 	}
+	if (st->feed && st->before_download == NULL)
+		ahead_start(st);
 	if (cd_downloads_next(st->downloads, slot))
-		cd_scan_store_row(node, slot);
+		store_row(node, slot);
 	return slot;
 }
 
@@ -489,7 +583,7 @@ cdIterateForeignScan(ForeignScanState *node)
 		scan_start(node, st);
 	if (st->wants_content)
 		return cd_activity_row(next_with_content(node, st));
-	next_row(node, st, slot, NULL);
+	next_row(node, st, slot);
 	return cd_activity_row(slot);
 }
 
@@ -561,6 +655,9 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	const CdApi *api = cd_table_api(RelationGetRelid(node->ss.ss_currentRelation));
 	CdScanState *st = node->fdw_state;
 	List	   *filters = NIL;
+	List	   *before_download =
+		list_copy_head(plan->fdw_recheck_quals,
+					   intVal(list_nth(priv, CD_PRIV_BEFORE_DOWNLOAD)));
 	ListCell   *lc;
 
 	ExplainPropertyText("Endpoint", psprintf("GET %s", api->list_path), es);
@@ -570,11 +667,11 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		filters = lappend(filters, strVal(lfirst(lc)));
 	if (filters != NIL)
 		ExplainPropertyList("API Filters", filters, es);
-	if (plan->fdw_recheck_quals != NIL)
+	if (before_download != NIL)
 	{
 		List	   *context = set_deparse_context_plan(es->deparse_cxt,
 													   (Plan *) plan, NIL);
-		Node	   *quals = (Node *) make_ands_explicit(plan->fdw_recheck_quals);
+		Node	   *quals = (Node *) make_ands_explicit(before_download);
 
 		ExplainPropertyText("Filter Before Download",
 							deparse_expression(quals, context, es->verbose, false),
@@ -588,7 +685,7 @@ cdExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Pages", NULL, stats->pages, es);
 		ExplainPropertyInteger("Retries", NULL, stats->retries, es);
 		ExplainPropertyInteger("Bytes Received", NULL, stats->bytes, es);
-		if (plan->fdw_recheck_quals != NIL)
+		if (before_download != NIL)
 			ExplainPropertyInteger("Rows Removed Before Download", NULL,
 								   st->not_downloaded, es);
 		if (st->feed)
