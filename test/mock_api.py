@@ -862,22 +862,6 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def drop_answer(self, status):
-        """Close the connection instead of sending the answer (fault "drop")."""
-        rst = bool(self.drop.get("rst"))
-        self.drop = None
-        self.close_connection = True
-        if self.entry is not None:
-            self.entry.status = status
-            self.entry.finished = time.monotonic()
-        if rst:
-            self.abort_connection()
-            return
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
     def send_json(self, status, body, extra=()):
         if not isinstance(body, bytes):
             body = dumps(body).encode()
