@@ -29,6 +29,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -45,7 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#define CD_DELIVER_SQL "SELECT candidate_docs.deliver()"
+#define CD_DELIVER_SQL "SELECT delivered + failed > 0 FROM candidate_docs.deliver()"
 #define CD_IDLE_WAIT_MS 1000	/* longest wait between rounds */
 #define CD_ERROR_WAIT_MAX_MS 30000	/* longest wait after failed rounds */
 #define CD_DELIVERER_SLOTS 1024	/* databases tracked (a slot takes no worker) */
@@ -266,30 +267,23 @@ deliver_available(void)
 }
 
 /*
- * Run deliver() once; true if it did work.  Its result says what it
- * delivered and failed (counts, ids, or a record or JSON of them): zero,
- * empty or no rows means nothing was done; any non-zero digit, or more
- * than one row, means something was.
+ * Run deliver() once; true if it did work: it delivered or failed rows (a
+ * row that will be retried counts as neither).
  */
 static bool
 deliver_once(void)
 {
 	int			ret = SPI_execute(CD_DELIVER_SQL, false, 0);
+	bool		isnull;
+	Datum		did_work;
 
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "%s: unexpected SPI result %d", CD_DELIVER_SQL, ret);
-	if (SPI_processed > 1)
-		return true;
-	for (uint64 row = 0; row < SPI_processed; row++)
-		for (int col = 1; col <= SPI_tuptable->tupdesc->natts; col++)
-		{
-			char	   *value = SPI_getvalue(SPI_tuptable->vals[row],
-											 SPI_tuptable->tupdesc, col);
-
-			if (value != NULL && strpbrk(value, "123456789") != NULL)
-				return true;
-		}
-	return false;
+	if (ret != SPI_OK_SELECT || SPI_processed != 1 ||
+		SPI_tuptable->tupdesc->natts != 1 ||
+		SPI_tuptable->tupdesc->attrs[0].atttypid != BOOLOID)
+		elog(ERROR, "%s: unexpected result", CD_DELIVER_SQL);
+	did_work = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							 &isnull);
+	return !isnull && DatumGetBool(did_work);
 }
 
 /* One round in a transaction of its own; errors propagate. */

@@ -131,7 +131,7 @@ CREATE TABLE IF NOT EXISTS public.tap_ctl (
     fail  boolean NOT NULL DEFAULT false
 );
 INSERT INTO public.tap_ctl SELECT WHERE NOT EXISTS (SELECT FROM public.tap_ctl);
-CREATE FUNCTION candidate_docs.deliver() RETURNS jsonb
+CREATE FUNCTION candidate_docs.deliver(OUT delivered bigint, OUT failed bigint)
 LANGUAGE plpgsql AS $f$
 DECLARE
     c public.tap_ctl;
@@ -143,11 +143,12 @@ BEGIN
     END IF;
     INSERT INTO public.tap_calls DEFAULT VALUES;
     PERFORM pg_sleep(c.sleep);
+    delivered := 0;
+    failed := 0;
     IF c.work > 0 THEN
         UPDATE public.tap_ctl SET work = work - 1;
-        RETURN '{"delivered": 1, "failed": 0}';
+        delivered := 1;
     END IF;
-    RETURN '{"delivered": 0, "failed": 0}';
 END
 $f$;
 COMMIT;
