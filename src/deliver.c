@@ -484,27 +484,54 @@ row_backoff_ms(const CdRequest *req, int attempts)
 	return cap / 2 + random() % (cap / 2 + 1);
 }
 
+/*
+ * The API's answer as jsonb, or NULL with the reason in *why when it is
+ * none (no body, or JSON that jsonb refuses, such as \u0000): the row was
+ * delivered all the same, and must not be sent again for it.
+ */
+static Datum
+answer_jsonb(const CdRequest *req, bool *isnull, char **why)
+{
+	Oid			typinput;
+	Oid			typioparam;
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	*isnull = true;
+	*why = NULL;
+	if (req->resp == NULL || req->resp_len == 0)
+		return (Datum) 0;
+	getTypeInputInfo(JSONBOID, &typinput, &typioparam);
+	fmgr_info(typinput, &flinfo);
+	if (!cd_input_value(&flinfo, pnstrdup(req->resp, req->resp_len), typioparam,
+						-1, &result, why))
+		return (Datum) 0;
+	*isnull = false;
+	return result;
+}
+
 static void
 record_delivered(DeliverRun *run, Delivery *d, const CdRequest *req)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = "  ";
-	CdJsonDoc	doc;
-	char		msg[256];
+	Oid			types[3] = {INT8OID, JSONBOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = "   ";
+	bool		isnull;
+	char	   *why;
 
 	values[0] = Int64GetDatum(d->id);
-	if (req->resp && cd_json_scan(req->resp, req->resp_len, &doc, msg, sizeof(msg)))
-	{
-		cd_json_free(&doc);
-		values[1] = PointerGetDatum(cstring_to_text_with_len(req->resp, req->resp_len));
-	}
-	else
+	values[1] = answer_jsonb(req, &isnull, &why);
+	if (isnull)
 		nulls[1] = 'n';
+	if (why != NULL)
+		values[2] = CStringGetTextDatum(psprintf("delivered, but the API's answer could not be kept: %s",
+												 why));
+	else
+		nulls[2] = 'n';
 	run_sql("UPDATE candidate_docs.outbox SET status = 'delivered', delivered_at = now(), "
-			"attempts = attempts + 1, last_error = NULL, result = $2::jsonb, "
+			"attempts = attempts + 1, last_error = $3, result = $2, "
 			"request = NULL, content = NULL WHERE id = $1",
-			2, types, values, nulls, SPI_OK_UPDATE);
+			3, types, values, nulls, SPI_OK_UPDATE);
 	run->delivered++;
 }
 

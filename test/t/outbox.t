@@ -143,6 +143,23 @@ sub key_of
 }
 
 # ---------------------------------------------------------------------------
+# a 2xx whose answer jsonb refuses (\u0000) is delivered all the same, with
+# the reason in last_error, and never sent again
+{
+	mock_fault({ path_contains => '/candidates/tap-nul/', method => 'POST', times => 1,
+			action => 'respond', status => 200,
+			body => '{"id": "d-nul", "object": "document", "filename": "a\\u0000b"}' });
+	my $id = queue('tap-nul', 'nul.pdf');
+	is(deliver(), '1,0', 'an answer jsonb refuses: the row is delivered');
+	my $r = row($id);
+	is($r->{status}, 'delivered', '... and stays delivered');
+	like($r->{last_error}, qr/answer could not be kept: unsupported Unicode escape sequence/, '... saying why its answer is missing');
+	is(deliver(), '0,0', '... nothing left to send');
+	is(scalar(@{ posts_for('tap-nul') }), 1, '... sent once');
+	mock_clear_faults();
+}
+
+# ---------------------------------------------------------------------------
 # await_delivery: returns what another session delivers; times out; cancel
 # ends it within a second
 {
