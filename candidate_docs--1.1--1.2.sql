@@ -10,8 +10,40 @@ ALTER FUNCTION candidate_docs.candidate_docs_fdw_validator(text[], oid)
   SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION candidate_docs.create_candidate_story(text, jsonb, text, name)
   SET search_path = pg_catalog, pg_temp;
-ALTER FUNCTION candidate_docs.stats()
-  SET search_path = pg_catalog, pg_temp;
+-- stats() counts deliveries too: the view and its function are made again
+DROP VIEW candidate_docs.stats;
+DROP FUNCTION candidate_docs.stats();
+CREATE FUNCTION candidate_docs.stats(OUT server name,
+                                     OUT requests bigint,
+                                     OUT responses_2xx bigint,
+                                     OUT responses_404 bigint,
+                                     OUT responses_429 bigint,
+                                     OUT responses_4xx bigint,
+                                     OUT responses_5xx bigint,
+                                     OUT responses_other bigint,
+                                     OUT network_errors bigint,
+                                     OUT retries bigint,
+                                     OUT bytes bigint,
+                                     OUT budget_waits bigint,
+                                     OUT budget_wait_ms double precision,
+                                     OUT latency_p50_ms double precision,
+                                     OUT latency_p95_ms double precision,
+                                     OUT latency_p99_ms double precision,
+                                     OUT inflight integer,
+                                     OUT shared boolean,
+                                     OUT deliveries bigint,
+                                     OUT delivery_failures bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'candidate_docs_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp;
+
+CREATE VIEW candidate_docs.stats AS SELECT * FROM candidate_docs.stats();
+
+GRANT SELECT ON candidate_docs.stats TO PUBLIC;
+COMMENT ON VIEW candidate_docs.stats IS
+  'Requests, responses, retries, bytes, budget waits, latency and deliveries per server';
+
 ALTER FUNCTION candidate_docs.stats_reset()
   SET search_path = pg_catalog, pg_temp;
 

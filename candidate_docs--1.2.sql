@@ -57,7 +57,9 @@ CREATE FUNCTION candidate_docs.stats(OUT server name,
                                      OUT latency_p95_ms double precision,
                                      OUT latency_p99_ms double precision,
                                      OUT inflight integer,
-                                     OUT shared boolean)
+                                     OUT shared boolean,
+                                     OUT deliveries bigint,
+                                     OUT delivery_failures bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'candidate_docs_stats'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED
@@ -77,7 +79,7 @@ GRANT SELECT ON candidate_docs.stats TO PUBLIC;
 REVOKE ALL ON FUNCTION candidate_docs.stats_reset() FROM PUBLIC;
 
 COMMENT ON VIEW candidate_docs.stats IS
-  'Requests, responses, retries, bytes, budget waits and latency per server';
+  'Requests, responses, retries, bytes, budget waits, latency and deliveries per server';
 COMMENT ON FUNCTION candidate_docs.stats_reset() IS
   'Zero the counters of candidate_docs.stats for the current database';
 

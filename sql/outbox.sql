@@ -10,6 +10,18 @@ SET timezone = 'UTC';
 -- this file calls deliver() itself: no background deliverer
 ALTER SYSTEM SET candidate_docs.delivery_worker = off;
 SELECT pg_reload_conf();
+-- wait until no deliverer is left in this database
+DO $$
+BEGIN
+  FOR i IN 1..200 LOOP
+    PERFORM pg_stat_clear_snapshot();
+    EXIT WHEN NOT EXISTS (SELECT FROM pg_stat_activity
+                           WHERE backend_type = 'candidate_docs deliverer'
+                             AND datname = current_database());
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END
+$$;
 SELECT pg_sleep(0.5);
 
 -- The POSTs the mock received: path, status and Idempotency-Key.
@@ -253,6 +265,12 @@ SELECT * FROM candidate_docs.deliver();
 SELECT count(*) AS gone FROM (VALUES ('c-ok-1'), ('missing-cand')) AS v(t)
  WHERE NOT EXISTS (SELECT FROM candidate_docs.outbox WHERE target = v.t);
 RESET candidate_docs.delivery_retention;
+
+-- candidate_docs.stats counts the writes delivered and failed for good
+-- (each attempt that ended a row: a failed row queued again by
+-- retry_delivery() and then delivered counts once in each)
+SELECT server, deliveries, delivery_failures FROM candidate_docs.stats
+ WHERE deliveries + delivery_failures > 0 ORDER BY server;
 
 -- clean up
 RESET candidate_docs.delivery;

@@ -441,6 +441,7 @@ extern void cd_stats_init(void);
 extern void cd_stats_begin(CdRequest *req);
 extern void cd_stats_end(CdRequest *req, bool retry);
 extern void cd_stats_abort(CdRequest *req, bool sent);
+extern void cd_stats_deliveries(Oid serverid, int64 delivered, int64 failed);
 
 /* ----------------------------------------------------------------
  * json_row.c: API objects to tuples

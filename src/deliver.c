@@ -134,19 +134,30 @@ sweep(DeliverRun *run)
 {
 	Oid			types[2] = {INT4OID, OIDOID};
 	Datum		values[2];
+	uint64		n;
 
 	values[1] = ObjectIdGetDatum(run->only_user);
 	values[0] = Int32GetDatum(cd_delivery_max_age_s);
-	run->failed += run_sql(
-						   "UPDATE candidate_docs.outbox SET status = 'failed', "
-						   "last_error = 'not delivered within candidate_docs.delivery_max_age ("
-						   "' || ($1 * interval '1 s') || '); last error: ' || coalesce(last_error, 'none') "
-						   "WHERE id IN (SELECT id FROM candidate_docs.outbox "
-						   " WHERE status = 'pending' AND attempts > 0 "
-						   "   AND queued_at < now() - $1 * interval '1 s' "
-						   "   AND ($2 = 0 OR queued_by = $2) "
-						   " LIMIT " CppAsString2(DELIVER_SWEEP_ROWS) " FOR UPDATE SKIP LOCKED)",
-						   2, types, values, NULL, SPI_OK_UPDATE);
+	n = run_sql(
+				"UPDATE candidate_docs.outbox SET status = 'failed', "
+				"last_error = 'not delivered within candidate_docs.delivery_max_age ("
+				"' || ($1 * interval '1 s') || '); last error: ' || coalesce(last_error, 'none') "
+				"WHERE id IN (SELECT id FROM candidate_docs.outbox "
+				" WHERE status = 'pending' AND attempts > 0 "
+				"   AND queued_at < now() - $1 * interval '1 s' "
+				"   AND ($2 = 0 OR queued_by = $2) "
+				" LIMIT " CppAsString2(DELIVER_SWEEP_ROWS) " FOR UPDATE SKIP LOCKED) "
+				"RETURNING server",
+				2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	run->failed += n;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		server = SPI_getbinval(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, 1, &isnull);
+
+		cd_stats_deliveries(DatumGetObjectId(server), 0, 1);
+	}
 	values[0] = Int32GetDatum(cd_delivery_retention_s);
 	run_sql("DELETE FROM candidate_docs.outbox "
 			"WHERE id IN (SELECT id FROM candidate_docs.outbox "
@@ -348,6 +359,7 @@ fail_group(DeliverRun *run, const DeliverGroup *g, const char *msg)
 				" ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED)",
 				6, types, values, NULL, SPI_OK_UPDATE);
 	run->failed += n;
+	cd_stats_deliveries(g->serverid, 0, n);
 	run->left -= (int) Min(n, (uint64) run->left);
 }
 
@@ -582,6 +594,8 @@ deliver_group(DeliverRun *run, const DeliverGroup *g, CdServer *srv,
 	bool		more = true;
 	int			inflight = 0;
 	int			claimed = 0;
+	int64		delivered0 = run->delivered;
+	int64		failed0 = run->failed;
 
 	for (;;)
 	{
@@ -614,6 +628,8 @@ deliver_group(DeliverRun *run, const DeliverGroup *g, CdServer *srv,
 		pfree(d);
 	}
 	SPI_cursor_close(cursor);
+	cd_stats_deliveries(srv->serverid, run->delivered - delivered0,
+						run->failed - failed0);
 	return claimed;
 }
 

@@ -55,6 +55,8 @@ typedef struct CdCounters
 	int64		budget_waits;
 	int64		budget_wait_us;
 	int64		latency[CD_LATENCY_BUCKETS];
+	int64		deliveries;		/* queued writes delivered */
+	int64		delivery_failures;	/* queued writes failed for good */
 } CdCounters;
 
 typedef struct StatsEntry
@@ -246,7 +248,7 @@ static const double bucket_ms[CD_LATENCY_BUCKETS - 1] = {
 	1000, 2000, 5000, 10000, 30000, 60000
 };
 
-#define CD_STATS_COLS 18
+#define CD_STATS_COLS 20
 
 /* Count an attempt of req that ended after latency_us.  Lock held. */
 static void
@@ -317,6 +319,28 @@ cd_stats_abort(CdRequest *req, bool sent)
 	e->inflight = Max(0, e->inflight - 1);
 	stats_unlock();
 	req->stats_slot = -1;
+}
+
+/*
+ * Queued writes of serverid delivered and failed for good, by deliver().
+ * Counted only where an entry is free: never an error, the writes are done.
+ */
+void
+cd_stats_deliveries(Oid serverid, int64 delivered, int64 failed)
+{
+	int			slot;
+
+	if (delivered == 0 && failed == 0)
+		return;
+	stats_table();
+	stats_lock(LW_EXCLUSIVE);
+	slot = entry_find(serverid);
+	if (slot >= 0)
+	{
+		stats->entries[slot].counters.deliveries += delivered;
+		stats->entries[slot].counters.delivery_failures += failed;
+	}
+	stats_unlock();
 }
 
 /*
@@ -393,7 +417,10 @@ put_row(Tuplestorestate *ts, TupleDesc desc, Oid serverid, int inflight,
 	i++;
 	values[i++] = Int32GetDatum(inflight);
 	values[i++] = BoolGetDatum(stats_in_shmem);
+	values[i++] = Int64GetDatum(c->deliveries);
+	values[i++] = Int64GetDatum(c->delivery_failures);
 	Assert(i == CD_STATS_COLS);
+	/* an installation of 1.1 has 18 columns: desc takes as many as it has */
 	tuplestore_putvalues(ts, desc, values, nulls);
 }
 

@@ -17,12 +17,11 @@ use Time::HiRes qw(time sleep);
 
 my $db = CdTest::init();
 
-psql_ok("ALTER SYSTEM SET candidate_docs.delivery_worker = off;\nSELECT pg_reload_conf();");
+deliverers_off();
 END
 {
-	psql_run("ALTER SYSTEM RESET candidate_docs.delivery_worker;\nSELECT pg_reload_conf();");
+	deliverers_on();
 }
-sleep(0.5);
 
 mock_reset();
 create_server(name => 'tap_ob', schema => 'tap_ob',

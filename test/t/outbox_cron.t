@@ -22,10 +22,10 @@ my ($schedule, $run_wait) = cron_setup($db);
 $run_wait *= 2;
 
 # only the job delivers
-psql_ok("ALTER SYSTEM SET candidate_docs.delivery_worker = off;\nSELECT pg_reload_conf();");
+deliverers_off();
 END
 {
-	psql_run("ALTER SYSTEM RESET candidate_docs.delivery_worker;\nSELECT pg_reload_conf();");
+	deliverers_on();
 }
 
 psql_run("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'tap_obc_%'");

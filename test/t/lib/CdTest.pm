@@ -36,7 +36,7 @@ our @EXPORT = qw(
   psql_run psql_ok psql_value create_server
   mock_reset mock_fault mock_clear_faults mock_requests mock_seq mock_stats
   mock_config wait_until server_log_offset server_log_since sql_literal
-  uri_unescape_bytes is_hv free_port cron_setup
+  uri_unescape_bytes is_hv free_port cron_setup deliverers_off deliverers_on
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -243,6 +243,26 @@ sub cron_setup
 	my $schedule = $seconds ? '1 seconds' : '* * * * *';
 	note("pg_cron $version: schedule '$schedule'");
 	return ($schedule, $seconds ? 20 : 75);
+}
+
+# Stop the background deliverers (candidate_docs.delivery_worker = off) and
+# wait until none is left in the database, so that every delivery is the
+# test's own; deliverers_on() starts them again.
+sub deliverers_off
+{
+	psql_ok("ALTER SYSTEM SET candidate_docs.delivery_worker = off;\nSELECT pg_reload_conf();",
+		'deliverers off');
+	ok(wait_until(sub {
+				psql_value("SELECT count(*) FROM pg_stat_activity "
+					  . "WHERE backend_type = 'candidate_docs deliverer' "
+					  . "AND datname = current_database()") == 0
+			}, 10, 0.05),
+		'no deliverer left in the database');
+}
+
+sub deliverers_on
+{
+	psql_run("ALTER SYSTEM RESET candidate_docs.delivery_worker;\nSELECT pg_reload_conf();");
 }
 
 sub server_log_offset { return -s $ENV{PG_SERVER_LOG} // 0; }
