@@ -455,6 +455,26 @@ feed_place(CdFeed *feed, List *listings)
  * listings: the caller starts a run of its own (and the rest of the batch
  * is fetched so too).
  */
+/*
+ * How many outer rows past the current one may have their first pages (and
+ * files) fetched ahead, at the visits-th outer row: 1 at first, doubling up
+ * to the transfer's concurrency.  A LIMIT or EXISTS that stops at once costs
+ * one request more than the plain loop; a join read to its end reaches full
+ * concurrency within a few rows.
+ */
+static int
+ahead_rows(int visits, int concurrency)
+{
+	int			ahead = 1;
+
+	while (ahead < concurrency && visits > 1)
+	{
+		ahead *= 2;
+		visits--;
+	}
+	return Min(ahead, concurrency);
+}
+
 bool
 cd_feed_start(CdFeed *feed, List *listings)
 {
@@ -482,6 +502,6 @@ cd_feed_start(CdFeed *feed, List *listings)
 		return false;
 	}
 	cd_fetch_select(feed->fetch, place, place + list_length(listings),
-					Min(feed->visits, xfer->concurrency));
+					ahead_rows(feed->visits, xfer->concurrency));
 	return true;
 }
