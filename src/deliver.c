@@ -320,7 +320,7 @@ open_group(DeliverRun *run, const DeliverGroup *g)
 {
 	Oid			types[5] = {OIDOID, OIDOID, OIDOID, TEXTOID, INT4OID};
 	Datum		values[5];
-	char		nulls[5] = "     ";
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	values[0] = ObjectIdGetDatum(g->userid);
 	values[1] = ObjectIdGetDatum(g->serverid);
@@ -527,7 +527,7 @@ record_delivered(DeliverRun *run, Delivery *d, const CdRequest *req)
 {
 	Oid			types[3] = {INT8OID, JSONBOID, TEXTOID};
 	Datum		values[3];
-	char		nulls[3] = "   ";
+	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
 	char	   *why;
 

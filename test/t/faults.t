@@ -134,12 +134,12 @@ sub run_case
 
 run_case(name => 'truncated body', id => 'fx-a01',
 	fault => { action => 'truncate' },
-	error => qr/^DETAIL:  transfer closed with 1000 bytes remaining to read$/m);
+	error => qr/^DETAIL:  (?:transfer closed with 1000 bytes remaining to read|end of response with 1000 bytes missing)$/m);
 
 run_case(name => 'truncated body whose first bytes are valid JSON', id => 'fx-a02',
 	fault => { action => 'truncate', body => checkr_list('[' . doc_json() . ']'),
 		missing => 500 },
-	error => qr/^DETAIL:  transfer closed with 500 bytes remaining to read$/m);
+	error => qr/^DETAIL:  (?:transfer closed with 500 bytes remaining to read|end of response with 500 bytes missing)$/m);
 
 run_case(name => 'connection reset mid-body', id => 'fx-a03',
 	fault => { action => 'reset' },
@@ -153,7 +153,7 @@ run_case(name => 'server accepts and never answers (timeout_ms 500)',
 
 run_case(name => 'connection refused', id => 'fx-a05',
 	table => "${S}_ref.candidate_documents",
-	error => qr/^DETAIL:  Failed to connect to 127\.0\.0\.1 port $closed_port after \d+ ms: Couldn't connect to server$/m,
+	error => qr/^DETAIL:  Failed to connect to 127\.0\.0\.1 port $closed_port after \d+ ms: (?:Couldn't|Could not) connect to server$/m,
 	max_elapsed => 5);
 
 # ----------------------------------------------------------------------
