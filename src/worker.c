@@ -279,7 +279,7 @@ deliver_once(void)
 
 	if (ret != SPI_OK_SELECT || SPI_processed != 1 ||
 		SPI_tuptable->tupdesc->natts != 1 ||
-		SPI_tuptable->tupdesc->attrs[0].atttypid != BOOLOID)
+		TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != BOOLOID)
 		elog(ERROR, "%s: unexpected result", CD_DELIVER_SQL);
 	did_work = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 							 &isnull);
