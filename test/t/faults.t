@@ -153,7 +153,7 @@ run_case(name => 'server accepts and never answers (timeout_ms 500)',
 
 run_case(name => 'connection refused', id => 'fx-a05',
 	table => "${S}_ref.candidate_documents",
-	error => qr/^DETAIL:  Failed to connect to 127\.0\.0\.1 port $closed_port after \d+ ms: (?:Couldn't|Could not) connect to server$/m,
+	error => qr/^DETAIL:  Failed to connect to 127\.0\.0\.1(?: port |:)$closed_port after \d+ ms: (?:Couldn't|Could not) connect to server$/m,
 	max_elapsed => 5);
 
 # ----------------------------------------------------------------------
