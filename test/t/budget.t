@@ -68,12 +68,21 @@ sub arrived
 }
 
 # pg_stat_activity's wait event of a backend, as "type/event"
+# The wait event of backend $pid: sampled until it shows one (a waiting
+# backend is between two waits for a moment each time it wakes to check),
+# for at most a second.
 sub wait_event
 {
 	my ($pid) = @_;
-	my $r = $admin->query("SELECT coalesce(wait_event_type, '') || '/' || coalesce(wait_event, '')"
-		  . " FROM pg_stat_activity WHERE pid = $pid", 10);
-	chomp(my $out = $r->{out});
+	my $out = '/';
+	for (1 .. 20)
+	{
+		my $r = $admin->query("SELECT coalesce(wait_event_type, '') || '/' || coalesce(wait_event, '')"
+			  . " FROM pg_stat_activity WHERE pid = $pid", 10);
+		chomp($out = $r->{out});
+		last if $out ne '/';
+		sleep(0.05);
+	}
 	return $out;
 }
 
