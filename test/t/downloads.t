@@ -117,7 +117,10 @@ sub delayed_files
 	is(files_requested(), 12, 'one file per outer row: each downloaded once');
 	is(mock_stats()->{max_inflight}, 4, 'one file per outer row: 4 in flight')
 	  or diag(explain mock_stats());
-	ok($dt < 12 * 0.2 / 2, 'one file per outer row: far less than one after the other')
+	# one after the other takes 12 x 0.2 s; the join's read-ahead starts at one
+	# row and doubles (so a LIMIT stops early), the first rows' files download
+	# less concurrently than the rest: 60% of that is still far less
+	ok($dt < 12 * 0.2 * 0.6, 'one file per outer row: far less than one after the other')
 	  or diag(sprintf('took %.3f s', $dt));
 
 	# a condition on the outer row's values: decided row by row, the same rows
