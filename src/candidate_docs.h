@@ -268,7 +268,6 @@ extern const char *cd_delivery_option(Oid serverid, Oid foreigntableid);
 extern char *cd_url_origin(const char *url);
 extern bool cd_url_same_origin(const char *origin, const char *base_url,
 							   const char *url);
-extern bool cd_url_is_loopback(const char *url);
 extern const char *cd_url_check_base(const char *url);
 extern char *cd_url_escape(const char *s);
 extern char *cd_url_expand(const char *base_url, const char *path_template,

@@ -215,20 +215,6 @@ cd_url_same_origin(const char *origin, const char *base_url, const char *url)
 }
 
 /*
- * Does url name a loopback host (localhost, 127.0.0.0/8 or ::1)?  An
- * unparsable url is not loopback.
- */
-bool
-cd_url_is_loopback(const char *url)
-{
-	UrlParts	parts;
-
-	return url_parse(url, NULL, 0, &parts) &&
-		parts.host != NULL &&
-		host_is_loopback(parts.host);
-}
-
-/*
  * Why url cannot serve as the option base_url, as a sentence for errdetail;
  * NULL when it can.  The value is used as typed (with paths appended), so
  * the raw text is checked as well as libcurl's reading of it.
