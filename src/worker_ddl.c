@@ -5,7 +5,8 @@
  *
  * DROP DATABASE, ALTER DATABASE ... RENAME and ... SET TABLESPACE, and
  * CREATE DATABASE from a template all fail while another process is
- * connected to the database.  Before such a command runs, this
+ * connected to the database.  Before such a command of the database's
+ * owner (or a superuser) runs, this
  * ProcessUtility hook holds the database's slot (so the launcher starts no
  * deliverer there), ends its deliverer with SIGTERM and waits, a few
  * seconds at most and answering interrupts, until it is gone.  When the
@@ -22,7 +23,9 @@
 
 #include <signal.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -30,6 +33,8 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 
 #define CD_HOLD_MS 60000		/* longest hold, should its command never end */
 #define CD_HOLD_AFTER_DROP_MS 10000 /* until the launcher sees the drop */
@@ -192,6 +197,25 @@ run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 }
 
 /*
+ * Whether the current user could run a command on database dbid that
+ * needs its deliverer gone: its owner (or a member of the owning role, or
+ * a superuser).  Anyone else's command fails on its own permission check,
+ * and must not stop the deliverer before it does.
+ */
+static bool
+may_own_database(Oid dbid)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	owner = ((Form_pg_database) GETSTRUCT(tup))->datdba;
+	ReleaseSysCache(tup);
+	return has_privs_of_role(GetUserId(), owner);
+}
+
+/*
  * ProcessUtility hook: a database command first ends the database's
  * deliverer; extension and database creation are noted for COMMIT.
  */
@@ -207,6 +231,8 @@ cdWorkerProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (cd_deliverers != NULL)
 		dbid = database_to_free(parsetree);
+	if (OidIsValid(dbid) && !may_own_database(dbid))
+		dbid = InvalidOid;
 	PG_TRY();
 	{
 		if (OidIsValid(dbid))

@@ -300,9 +300,21 @@ like($pid, qr/^\d+$/, sprintf('the deliverer is back (%.2f s)', time() - $t0));
 # ----------------------------------------------------------------------
 # Database commands that need the database to themselves
 
+# a role that does not own the database: its DROP DATABASE fails on its
+# own permission check and leaves the deliverer alone
+admin('DROP ROLE IF EXISTS tap_wk_stranger');
+admin('CREATE ROLE tap_wk_stranger LOGIN CREATEDB');
+$pid = wait_deliverer($EXT, 5);
+my $r = psql_run(qq{DROP DATABASE "$EXT"}, db => 'postgres', user => 'tap_wk_stranger');
+like($r->{err}, qr/must be owner of database/, "another role's DROP DATABASE is refused");
+sleep(0.5);
+is(deliverer($EXT), $pid, '... and the deliverer was not stopped for it');
+admin('DROP ROLE tap_wk_stranger');
+
+
 ok(busy_deliverer($EXT), 'the deliverer is inside a long deliver()');
 $t0 = time();
-my $r = psql_run(qq{CREATE DATABASE "$COPY" TEMPLATE "$EXT"}, db => 'postgres');
+$r = psql_run(qq{CREATE DATABASE "$COPY" TEMPLATE "$EXT"}, db => 'postgres');
 is($r->{rc}, 0, 'CREATE DATABASE ... TEMPLATE a database with a deliverer succeeds')
   or diag($r->{err});
 $took = time() - $t0;
